@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every netdoctor test, after installing what the tests need. Run as root: the tests build
+# network namespaces. NETDOCTOR_STRICT=1 makes any skipped privileged test fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+export NETDOCTOR_STRICT=${NETDOCTOR_STRICT:-$([ "$(id -u)" = 0 ] && echo 1 || echo 0)}
+echo "== go vet"
+go vet ./...
+echo "== go test (strict=$NETDOCTOR_STRICT)"
+go test -count=1 -timeout 40m "$@" ./...
