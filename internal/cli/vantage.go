@@ -63,4 +63,3 @@ func ExactArgs(cmd string, n int, what string) func(args []string) error {
 		return nil
 	}
 }
-

@@ -86,4 +86,3 @@ func run(ctx context.Context, s *cli.Streams, o *options, args []string) error {
 	}
 	return nil
 }
-
