@@ -68,7 +68,7 @@ func Resolve(ctx context.Context, ns *netns.NS, o Options) (*Result, error) {
 	}
 	r := resolver{x: exchanger{ns: ns, edns: c.EDNS0}, cfg: &c, servers: servers, qtype: qtype, res: res}
 	r.search(ctx, cands)
-	if err := ctx.Err(); err != nil && !res.OK() {
+	if done(ctx) && !res.OK() {
 		res.Stopped = context.Cause(ctx).Error()
 	}
 	res.Duration = time.Since(start)
@@ -100,7 +100,7 @@ func (r *resolver) search(ctx context.Context, cands []Candidate) {
 		if cd.FromSearch && stopSearch {
 			continue
 		}
-		if ctx.Err() != nil {
+		if done(ctx) {
 			break
 		}
 		out := r.tryName(ctx, cd.Name)
@@ -130,7 +130,7 @@ func (r *resolver) search(ctx context.Context, cands []Candidate) {
 		}
 	}
 	switch {
-	case !triedAny || ctx.Err() != nil:
+	case !triedAny || done(ctx):
 		r.res.Outcome = OutcomeTimeout
 	case asIsFirst != "":
 		r.res.Outcome = asIsFirst
@@ -158,7 +158,7 @@ func (r *resolver) tryName(ctx context.Context, name string) Outcome {
 			}
 		}
 		for _, srv := range r.servers {
-			if ctx.Err() != nil {
+			if done(ctx) {
 				return OutcomeTimeout
 			}
 			proto := UDP
@@ -207,6 +207,20 @@ func (r *resolver) tryName(ctx context.Context, name string) Outcome {
 		return OutcomeTimeout
 	}
 	return OutcomeUnreachable
+}
+
+// done reports whether ctx has ended. A passed deadline counts even if ctx's timer has not fired
+// yet (sockets share the deadline and may notice first); it then waits for the timer so that
+// context.Cause is set.
+func done(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		<-ctx.Done()
+		return true
+	}
+	return false
 }
 
 // values are the data of the answer records of the asked type (a CNAME alone answers only a CNAME
