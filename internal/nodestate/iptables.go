@@ -1,5 +1,7 @@
 package nodestate
 
+import "sync"
+
 // Iptables is the IPv4 iptables ruleset of one backend, parsed from iptables-save -c.
 type Iptables struct {
 	// Backend is the backend these rules come from: "nft" (iptables-nft) or "legacy".
@@ -11,6 +13,20 @@ type Iptables struct {
 	Other *Iptables `json:"other,omitempty"`
 	// Rules counts the rules of every table.
 	Rules int `json:"rules"`
+
+	idx *iptIndex // compiled chains for WalkNAT, built on first use
+}
+
+var idxMu sync.Mutex
+
+// index returns the compiled form of ip, building it on first use.
+func (ip *Iptables) index() *iptIndex {
+	idxMu.Lock()
+	defer idxMu.Unlock()
+	if ip.idx == nil {
+		ip.idx = &iptIndex{chains: map[*Chain]*cchain{}}
+	}
+	return ip.idx
 }
 
 // Table is one iptables table.

@@ -67,6 +67,8 @@ type NATStep struct {
 	Probability float64 `json:"probability"`
 	// Depth is the call depth (0 for the base chain), for indentation.
 	Depth int `json:"depth"`
+	// Uncertain is set on steps behind a rule the walker could not evaluate (assumed to match).
+	Uncertain bool `json:"uncertain,omitempty"`
 }
 
 // Endpoint is one DNAT destination.

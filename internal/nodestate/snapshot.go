@@ -151,7 +151,8 @@ type Rule struct {
 	Priority int `json:"priority"`
 	// Table is the table looked up; 0 for rules whose action is not a look-up.
 	Table int `json:"table"`
-	// Action is "lookup", "goto", "blackhole", "unreachable", "prohibit" or "nop".
+	// Action is "lookup" (Table set), "goto", or "other" (blackhole, unreachable, prohibit or
+	// nop: the netlink library does not tell these apart).
 	Action string       `json:"action"`
 	Src    netip.Prefix `json:"src,omitempty"`
 	Dst    netip.Prefix `json:"dst,omitempty"`
