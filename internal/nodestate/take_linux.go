@@ -229,7 +229,6 @@ func convertRoutes(rs []netlink.Route, names map[int]string) []Route {
 	return out
 }
 
-
 func convertRules(rs []netlink.Rule, fam int) []Rule {
 	out := make([]Rule, 0, len(rs))
 	f := 4
