@@ -154,6 +154,9 @@ func (a *Analyzer) walk(ls []gopacket.Layer, cur *pkt, depth int) bool {
 }
 
 func (a *Analyzer) dispatch(p *pkt) {
+	if p.dns == nil {
+		p.dns = decodeDNS(p)
+	}
 	switch {
 	case p.tcp != nil:
 		a.addTCP(p)
@@ -185,4 +188,30 @@ func (a *Analyzer) tunnel(src, dst netip.Addr, port uint16, vni uint32) *Tunnel 
 		a.res.Tunnels = append(a.res.Tunnels, t)
 	}
 	return t
+}
+
+// decodeDNS decodes DNS that gopacket's port table misses: UDP 5353 and DNS over TCP (a 2-byte
+// length, then the message), when a segment starts with a whole message.
+func decodeDNS(p *pkt) *layers.DNS {
+	var pl []byte
+	switch {
+	case p.udp != nil && (p.udp.SrcPort == 53 || p.udp.DstPort == 53 || p.udp.SrcPort == 5353 || p.udp.DstPort == 5353):
+		pl = p.udp.Payload
+	case p.tcp != nil && (p.tcp.SrcPort == 53 || p.tcp.DstPort == 53) && len(p.tcp.Payload) >= 14:
+		n := int(p.tcp.Payload[0])<<8 | int(p.tcp.Payload[1])
+		if n+2 > len(p.tcp.Payload) || n < 12 {
+			return nil
+		}
+		pl = p.tcp.Payload[2 : 2+n]
+	default:
+		return nil
+	}
+	if len(pl) < 12 {
+		return nil
+	}
+	m := &layers.DNS{}
+	if err := m.DecodeFromBytes(pl, gopacket.NilDecodeFeedback); err != nil {
+		return nil
+	}
+	return m
 }

@@ -45,6 +45,10 @@ func (a *Analyzer) addDNS(p *pkt, m *layers.DNS, tcp bool) {
 	if len(m.Questions) > 0 {
 		k.name, k.qtype = string(m.Questions[0].Name), m.Questions[0].Type
 	}
+	// A stub's retry may come from a new port with the same id: key UDP queries by client address.
+	if !tcp {
+		src, dst = noPort(src, !m.QR), noPort(dst, m.QR)
+	}
 	if !m.QR {
 		k.client, k.server = src, dst
 		if q := a.queries[k]; q != nil {
@@ -55,7 +59,7 @@ func (a *Analyzer) addDNS(p *pkt, m *layers.DNS, tcp bool) {
 			a.overQueries++
 			return
 		}
-		q := &DNSQuery{Client: src, Server: dst, ID: m.ID, Name: k.name, Type: k.qtype.String(), TCP: tcp, Time: p.ts, Sent: 1}
+		q := &DNSQuery{Client: netip.AddrPortFrom(p.src, sp), Server: netip.AddrPortFrom(p.dst, dp), ID: m.ID, Name: k.name, Type: k.qtype.String(), TCP: tcp, Time: p.ts, Sent: 1}
 		if q.Name == "" {
 			q.Name = "."
 		}
@@ -82,4 +86,11 @@ func (a *Analyzer) addDNS(p *pkt, m *layers.DNS, tcp bool) {
 	q.Answers = len(m.Answers)
 	q.Truncated = m.TC
 	q.LatencyMs = float64(p.ts.Sub(q.Time).Microseconds()) / 1000
+}
+
+func noPort(ap netip.AddrPort, clear bool) netip.AddrPort {
+	if clear {
+		return netip.AddrPortFrom(ap.Addr(), 0)
+	}
+	return ap
 }

@@ -383,7 +383,7 @@ func dnsFindings(qs []*DNSQuery) []diag.Finding {
 		switch {
 		case !q.Answered:
 			sev := diag.SeverityCritical
-			if q.WaitedMs < 1000 {
+			if q.WaitedMs < 1000 && q.Sent < 2 {
 				sev = diag.SeverityWarning
 			}
 			add("noanswer|"+srv+string(sev), func() *group {

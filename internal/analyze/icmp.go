@@ -105,6 +105,9 @@ func (a *Analyzer) addICMPError(p *pkt, e ICMPError, quoted []byte) {
 				}
 				if e.MTU > 0 {
 					cs.fragNeeded = append(cs.fragNeeded, e.MTU)
+					if q.haveSeq {
+						cs.dropped(q.src, q.seq)
+					}
 				}
 			}
 		}
@@ -118,6 +121,8 @@ type quotedPkt struct {
 	proto    string
 	src, dst netip.AddrPort
 	length   int
+	seq      uint32 // TCP sequence number of the quoted segment
+	haveSeq  bool
 }
 
 // parseQuoted reads the IP header (and ports) of the packet an ICMP error quotes. The quote is
@@ -158,6 +163,9 @@ func parseQuoted(b []byte) (quotedPkt, bool) {
 	case 6, 17, 132:
 		if len(rest) >= 4 {
 			sp, dp = binary.BigEndian.Uint16(rest[0:2]), binary.BigEndian.Uint16(rest[2:4])
+		}
+		if proto == 6 && len(rest) >= 8 {
+			q.seq, q.haveSeq = binary.BigEndian.Uint32(rest[4:8]), true
 		}
 	}
 	switch proto {

@@ -324,6 +324,20 @@ func (d *dirState) delivered(s seg) {
 	}
 }
 
+// dropped marks the segment that src sent at seq as not delivered: an ICMP error quoted it.
+func (cs *connState) dropped(src Endpoint, seq uint32) {
+	for _, d := range cs.d {
+		if d.from != src {
+			continue
+		}
+		for i := range d.pending {
+			if d.pending[i].seq == seq {
+				d.pending[i].superseded = true
+			}
+		}
+	}
+}
+
 func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
