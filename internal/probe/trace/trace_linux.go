@@ -1,0 +1,402 @@
+//go:build linux
+
+package trace
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/netdoctor/netdoctor/internal/netns"
+)
+
+// payloadLen makes probes 64 bytes on the wire, like mtr's default.
+const payloadLen = 36
+
+// tracer holds the state of one trace; the receiving goroutine and the sender share it under mu.
+type tracer struct {
+	o       Options
+	ns      *netns.NS
+	start   time.Time
+	id      uint16 // ICMP echo identifier
+	srcPort uint16 // UDP source port
+	icmp    *net.IPConn
+	udp     *net.UDPConn
+	done    chan struct{}
+	notify  chan struct{}
+
+	mu     sync.Mutex
+	probes []*probe
+	byKey  map[uint16]*probe
+	seq    uint16
+	sent   int
+}
+
+func run(ctx context.Context, ns *netns.NS, o Options) (*Result, error) {
+	t := &tracer{o: o, ns: ns, done: make(chan struct{}), notify: make(chan struct{}, 1), byKey: map[uint16]*probe{}}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	t.id = binary.BigEndian.Uint16(b[:])
+	if err := t.open(); err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); t.receive() }()
+	t.start = time.Now()
+	rounds, runErr := t.send(ctx, &wg)
+	if runErr == nil {
+		t.drain(ctx)
+	}
+	close(t.done)
+	t.icmp.Close()
+	if t.udp != nil {
+		t.udp.Close()
+	}
+	wg.Wait()
+	if runErr != nil {
+		return nil, runErr
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	res := &Result{Target: o.Target, Proto: o.Proto, Rounds: rounds, ProbesSent: t.sent,
+		DurationMs: ms(time.Since(t.start))}
+	if o.Proto != ProtoICMP {
+		res.Port = o.Port
+	}
+	res.Hops, res.Reached, res.DestLossPct = summarize(t.probes)
+	if err := context.Cause(ctx); err != nil && rounds < o.Rounds {
+		res.Stopped = err.Error()
+	}
+	return res, nil
+}
+
+// open creates the sockets inside the namespace: a raw ICMP socket that sees every reply, and for
+// UDP the socket the probes leave from.
+func (t *tracer) open() error {
+	err := t.ns.Do(func() error {
+		c, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		t.icmp = c.(*net.IPConn)
+		if t.o.Proto == ProtoUDP {
+			u, err := net.ListenPacket("udp4", "0.0.0.0:0")
+			if err != nil {
+				c.Close()
+				return err
+			}
+			t.udp = u.(*net.UDPConn)
+			t.srcPort = uint16(t.udp.LocalAddr().(*net.UDPAddr).Port)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			return ErrPermission
+		}
+		return fmt.Errorf("probe/trace: open sockets in %s: %w", t.ns, err)
+	}
+	// Let only echo replies, destination-unreachable and time-exceeded through (ICMP_FILTER).
+	if rc, err := t.icmp.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			mask := ^uint32(1<<icmpEchoReply | 1<<icmpDestUnreach | 1<<icmpTimeExceeded)
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_RAW, 1 /* ICMP_FILTER */, int(int32(mask)))
+		})
+	}
+	return nil
+}
+
+// send runs the rounds, paced, until all are sent or ctx ends; it returns the number of rounds sent.
+func (t *tracer) send(ctx context.Context, wg *sync.WaitGroup) (int, error) {
+	pace := newPacer(t.o.Burst, t.o.Refill)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	var prev time.Duration // when the previous round was sent
+	for r := 0; r < t.o.Rounds; r++ {
+		dest := t.dest()
+		if dest == 0 && r > 0 {
+			// Learn the destination's distance from the first rounds before sending more probes
+			// past it; if it does not answer, keep probing every TTL.
+			dest = t.awaitDest(ctx, prev+min(t.o.Wait, destWait))
+		}
+		n := t.o.MaxTTL
+		if dest > 0 {
+			n = dest
+		}
+		var at time.Duration
+		if t.o.Interval > 0 {
+			at = time.Duration(r) * t.o.Interval
+		} else {
+			at = pace.next(max(time.Since(t.start), prev+minGap), t.groups(dest, n))
+		}
+		if d := at - time.Since(t.start); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return r, nil
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return r, nil
+		}
+		for ttl := 1; ttl <= n; ttl++ {
+			sentAt, err := t.probe(r, ttl, wg)
+			if err != nil {
+				return r, err
+			}
+			if ttl == 1 {
+				prev = sentAt
+			}
+			pace.sent(ttl, sentAt)
+		}
+	}
+	return t.o.Rounds, nil
+}
+
+// groups lists the rate-limit buckets the next round draws on: one per router before the
+// destination, plus the destination's own for UDP (its port-unreachable replies are rate-limited
+// too; echo replies and TCP answers are not), which every TTL at or past it feeds.
+func (t *tracer) groups(dest, n int) [][]int {
+	var g [][]int
+	routers := n
+	if dest > 0 {
+		routers = dest - 1
+	}
+	for ttl := 1; ttl <= routers; ttl++ {
+		g = append(g, []int{ttl})
+	}
+	if dest > 0 && t.o.Proto == ProtoUDP {
+		var all []int
+		for ttl := dest; ttl <= t.o.MaxTTL; ttl++ {
+			all = append(all, ttl)
+		}
+		g = append(g, all)
+	}
+	return g
+}
+
+// destWait bounds how long a round waits for the previous ones to reveal the destination's distance;
+// minGap spaces rounds so that one round's replies are not queued behind the next round's probes.
+const (
+	destWait = 300 * time.Millisecond
+	minGap   = 2 * time.Millisecond
+)
+
+// awaitDest waits until the destination has answered (and returns its TTL), until (since the start),
+// or until ctx ends (then it returns 0).
+func (t *tracer) awaitDest(ctx context.Context, until time.Duration) int {
+	for {
+		if d := t.dest(); d > 0 {
+			return d
+		}
+		left := until - time.Since(t.start)
+		if left <= 0 {
+			return 0
+		}
+		timer := time.NewTimer(left)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return 0
+		case <-t.notify:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+func (t *tracer) dest() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return destTTL(t.probes)
+}
+
+// probe sends one probe with the given TTL and registers it for matching.
+func (t *tracer) probe(round, ttl int, wg *sync.WaitGroup) (time.Duration, error) {
+	p := &probe{round: round, ttl: ttl}
+	dst := t.o.Target.AsSlice()
+	switch t.o.Proto {
+	case ProtoICMP:
+		t.mu.Lock()
+		t.seq++
+		seq := t.seq
+		t.byKey[seq] = p
+		t.mu.Unlock()
+		msg := make([]byte, 8+payloadLen)
+		msg[0] = icmpEcho
+		binary.BigEndian.PutUint16(msg[4:], t.id)
+		binary.BigEndian.PutUint16(msg[6:], seq)
+		binary.BigEndian.PutUint16(msg[2:], checksum(msg))
+		if err := ipv4.NewPacketConn(t.icmp).SetTTL(ttl); err != nil {
+			return 0, fmt.Errorf("probe/trace: set TTL: %w", err)
+		}
+		p.sentAt = t.record(p)
+		if _, err := t.icmp.WriteTo(msg, &net.IPAddr{IP: dst}); err != nil && !transient(err) {
+			return 0, fmt.Errorf("probe/trace: send: %w", err)
+		}
+	case ProtoUDP:
+		t.mu.Lock()
+		span := 65536 - t.o.Port
+		port := uint16(t.o.Port + int(t.seq)%span)
+		t.seq++
+		t.byKey[port] = p
+		t.mu.Unlock()
+		if err := ipv4.NewPacketConn(t.udp).SetTTL(ttl); err != nil {
+			return 0, fmt.Errorf("probe/trace: set TTL: %w", err)
+		}
+		p.sentAt = t.record(p)
+		if _, err := t.udp.WriteToUDP(make([]byte, payloadLen), &net.UDPAddr{IP: dst, Port: int(port)}); err != nil && !transient(err) {
+			return 0, fmt.Errorf("probe/trace: send: %w", err)
+		}
+	case ProtoTCP:
+		if err := t.tcpProbe(p, wg); err != nil {
+			return 0, err
+		}
+	}
+	return p.sentAt, nil
+}
+
+// record stamps p as sent now and adds it to the trace.
+func (t *tracer) record(p *probe) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p.sentAt = time.Since(t.start)
+	t.probes = append(t.probes, p)
+	t.sent++
+	return p.sentAt
+}
+
+// transient reports send errors that mean "this probe is lost" rather than "cannot run": an ICMP
+// error already queued on the socket, or a full buffer.
+func transient(err error) bool {
+	return errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.EAGAIN)
+}
+
+// receive matches every ICMP message to the probe it answers until the socket is closed.
+func (t *tracer) receive() {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := t.icmp.ReadFrom(buf)
+		if err != nil {
+			select {
+			case <-t.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		now := time.Since(t.start)
+		ip, ok := netip.AddrFromSlice(from.(*net.IPAddr).IP)
+		if !ok {
+			continue
+		}
+		r, ok := parseICMP(buf[:n], ip.Unmap(), t.o.Target)
+		if !ok || r.proto != t.o.Proto {
+			continue
+		}
+		switch t.o.Proto {
+		case ProtoICMP:
+			ok = r.id == t.id
+		case ProtoUDP:
+			ok = r.id == t.srcPort
+		case ProtoTCP:
+			ok = int(r.id) == t.o.Port
+		}
+		if ok {
+			t.answer(r, now)
+		}
+	}
+}
+
+// answer records reply r for the probe it matches.
+func (t *tracer) answer(r reply, now time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.byKey[r.key]
+	if p == nil || p.replied {
+		return
+	}
+	p.replied, p.from, p.rtt = true, r.from, now-p.sentAt
+	switch {
+	case r.icmpType == icmpEchoReply:
+		p.final = true
+	case r.icmpType == icmpDestUnreach && r.from == t.o.Target:
+		p.final = true
+		if !(t.o.Proto == ProtoUDP && r.code == codePortUnreach) {
+			p.unreach = unreachName(r.code)
+		}
+	case r.icmpType == icmpDestUnreach:
+		p.unreach = unreachName(r.code)
+	}
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+// drain waits until every probe that matters (TTL up to the destination) is answered or has waited
+// Wait, or ctx ends.
+func (t *tracer) drain(ctx context.Context) {
+	timer := time.NewTimer(t.o.Wait)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		dest := destTTL(t.probes)
+		var until time.Duration
+		for _, p := range t.probes {
+			if p.replied || (dest > 0 && p.ttl > dest) {
+				continue
+			}
+			until = max(until, p.sentAt+t.o.Wait)
+		}
+		t.mu.Unlock()
+		left := until - time.Since(t.start)
+		if left <= 0 {
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(left)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		case <-t.notify:
+		}
+	}
+}
+
+func checksum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s>>16 + s&0xffff
+	}
+	return ^uint16(s)
+}
