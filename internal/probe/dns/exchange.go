@@ -60,9 +60,16 @@ func (x *exchanger) query(ctx context.Context, name string, qtype uint16, server
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 
+	udp, _ := conn.(*net.UDPConn)
+	if udp != nil && !enableRxStamp(udp) {
+		udp = nil
+	}
 	start := time.Now()
-	reply, size, err := roundTrip(conn, proto, wire, m)
+	reply, size, rx, err := roundTrip(conn, udp, wire, m)
 	q.Latency = time.Since(start)
+	if !rx.IsZero() && rx.After(start) && rx.Sub(start) < q.Latency {
+		q.Latency = rx.Sub(start)
+	}
 	if err != nil {
 		q.Err, q.Detail = classify(ctx, err)
 		return q, nil
@@ -76,38 +83,47 @@ func (x *exchanger) query(ctx context.Context, name string, qtype uint16, server
 	return q, reply
 }
 
-// roundTrip writes the query and reads replies until one matches its ID and question.
-func roundTrip(conn net.Conn, proto Proto, wire []byte, m *mdns.Msg) (*mdns.Msg, int, error) {
-	if proto == TCP {
+// roundTrip writes the query and reads replies until one matches its ID and question. When udp is
+// set (a UDP socket with kernel receive stamps), rx is the kernel's receive time of the reply.
+func roundTrip(conn net.Conn, udp *net.UDPConn, wire []byte, m *mdns.Msg) (reply *mdns.Msg, size int, rx time.Time, err error) {
+	tcp := false
+	if _, isUDP := conn.(*net.UDPConn); !isUDP {
+		tcp = true
 		buf := make([]byte, 2+len(wire))
 		binary.BigEndian.PutUint16(buf, uint16(len(wire)))
 		copy(buf[2:], wire)
 		if _, err := conn.Write(buf); err != nil {
-			return nil, 0, err
+			return nil, 0, rx, err
 		}
 	} else if _, err := conn.Write(wire); err != nil {
-		return nil, 0, err
+		return nil, 0, rx, err
 	}
 	buf := make([]byte, mdns.MaxMsgSize)
+	var oob []byte
+	if udp != nil {
+		oob = make([]byte, 128)
+	}
 	for {
 		var n int
-		var err error
-		if proto == TCP {
+		switch {
+		case tcp:
 			var l [2]byte
 			if _, err = io.ReadFull(conn, l[:]); err == nil {
 				n = int(binary.BigEndian.Uint16(l[:]))
 				_, err = io.ReadFull(conn, buf[:n])
 			}
-		} else {
+		case udp != nil:
+			n, rx, err = readStamped(udp, buf, oob)
+		default:
 			n, err = conn.Read(buf)
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, time.Time{}, err
 		}
 		r := new(mdns.Msg)
 		if err := r.Unpack(buf[:n]); err != nil {
-			if proto == TCP {
-				return nil, 0, errors.New("malformed reply: " + err.Error())
+			if tcp {
+				return nil, 0, time.Time{}, errors.New("malformed reply: " + err.Error())
 			}
 			continue // a stray or spoofed datagram: keep waiting for ours
 		}
@@ -115,7 +131,7 @@ func roundTrip(conn net.Conn, proto Proto, wire []byte, m *mdns.Msg) (*mdns.Msg,
 			r.Question[0].Qtype != m.Question[0].Qtype {
 			continue
 		}
-		return r, n, nil
+		return r, n, rx, nil
 	}
 }
 
