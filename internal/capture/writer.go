@@ -167,6 +167,9 @@ func (w *Writer) Close(st *Stats) error {
 	}
 	errs = append(errs, w.Flush())
 	if w.f != nil {
+		if fi, err := w.f.Stat(); err == nil {
+			w.size = fi.Size() // includes the pcapng statistics block
+		}
 		errs = append(errs, w.f.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
