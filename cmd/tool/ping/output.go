@@ -39,7 +39,7 @@ func (p *printer) probe(pr icmp.Probe) {
 		}
 		fmt.Fprintf(p.w, "%d bytes from %s: icmp_seq=%d ttl=%d time=%s ms%s\n", pr.Bytes, pr.From, pr.Seq, pr.TTL, ms(pr.RTT), dup)
 	case icmp.OutcomeICMPError:
-		fmt.Fprintf(p.w, "From %s icmp_seq=%d %s\n", pr.From, pr.Seq, pr.ICMP.Text())
+		fmt.Fprintf(p.w, "From %s icmp_seq=%d %s (%s)\n", pr.From, pr.Seq, pr.ICMP.Text(), pr.ICMP.Reason)
 	case icmp.OutcomeLocalError:
 		fmt.Fprintf(p.w, "icmp_seq=%d local error: %s\n", pr.Seq, pr.Local)
 	case icmp.OutcomeTimeout:
