@@ -1,0 +1,75 @@
+package lab
+
+import (
+	"context"
+	"strings"
+
+	"github.com/netdoctor/netdoctor/internal/diag"
+)
+
+// Request is what to diagnose for a fault: the same fields `netdoctor diagnose` takes.
+type Request struct {
+	From  string `json:"from"`  // "pod/NS/NAME", "netns/PATH" (the outside VM) or "node/NAME"
+	To    string `json:"to"`    // "svc/NS/NAME:PORT", "pod/NS/NAME:PORT", "IP:PORT" or a DNS name
+	Proto string `json:"proto"` // tcp, udp, icmp, dns
+	Size  int    `json:"size"`  // bytes to send (0 = the probe's default)
+}
+
+// Fault is one entry of the catalogue: how to break a healthy lab, how to prove it is broken, and
+// the ground truth a correct diagnosis states.
+type Fault struct {
+	Name        string            // kebab-case, stable
+	Description string            // one line
+	Kind        diag.Kind         // the verdict a correct diagnosis gives
+	Hop         diag.Hop          // where the fault is
+	Cause, Fix  string            // ground truth in words
+	Request     Request           // what to diagnose
+	Facts       map[string]string // concrete values a diagnosis must state ("static_ip", "tunnel_mtu", …)
+	// Mutate changes the plan before the lab is built (nil: nothing). Use it for faults that must be
+	// visible in the dump or exist from the start (an evicted kube-proxy, a second address).
+	Mutate func(p *Plan)
+	// Inject breaks the running healthy lab (nil: nothing).
+	Inject func(ctx context.Context, l *Lab) error
+	// Flows are the symptom: each flow with the outcome the fault gives. A healthy lab must give
+	// OutcomeOK for every one of them (that is tested).
+	Flows []Flow
+	// Verify checks the symptom is really there. Nil means CheckFlows(Flows).
+	Verify func(ctx context.Context, l *Lab) error
+}
+
+// VerifyFunc is Verify, or running the fault's Flows when Verify is nil.
+func (f *Fault) VerifyFunc() func(ctx context.Context, l *Lab) error {
+	if f.Verify != nil {
+		return f.Verify
+	}
+	flows := f.Flows
+	return func(ctx context.Context, l *Lab) error { return l.CheckFlows(ctx, flows, false) }
+}
+
+// Placeholder is replaced by the lab name in a fault's Request, Hop and Facts (see Lab.Expand): a
+// catalogue entry is static, the namespaces of a lab carry its name.
+const Placeholder = "{lab}"
+
+// Expand returns f with Placeholder replaced by the lab's name in Request, Hop and Facts.
+func (l *Lab) Expand(f Fault) Fault {
+	r := strings.NewReplacer(Placeholder, l.State.Name)
+	f.Request.From, f.Request.To = r.Replace(f.Request.From), r.Replace(f.Request.To)
+	f.Hop.Netns, f.Hop.Where = r.Replace(f.Hop.Netns), r.Replace(f.Hop.Where)
+	facts := make(map[string]string, len(f.Facts))
+	for k, v := range f.Facts {
+		facts[k] = r.Replace(v)
+	}
+	f.Facts = facts
+	flows := make([]Flow, len(f.Flows))
+	for i, fl := range f.Flows {
+		fl.From, fl.To = r.Replace(fl.From), r.Replace(fl.To)
+		flows[i] = fl
+	}
+	f.Flows = flows
+	return f
+}
+
+// KubeProxyPodName is the name of the kube-proxy DaemonSet pod on node.
+func (p *Plan) KubeProxyPodName(node string) string {
+	return "kube-proxy-" + nameHash(p.Name+"/kube-proxy/"+node, 5)
+}

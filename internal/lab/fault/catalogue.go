@@ -1,0 +1,35 @@
+// Package fault is the lab's catalogue of faults: one file per fault, each with its ground truth
+// (kind, hop, cause, fix, facts), the request to diagnose, how to inject it and how to verify the
+// symptom with real traffic. Catalogue is the one explicit, ordered list.
+package fault
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/netdoctor/netdoctor/internal/lab"
+)
+
+// Catalogue returns every fault, healthy "none" first, then the three seed cases, then the rest
+// grouped by kind.
+func Catalogue() []lab.Fault {
+	return []lab.Fault{
+		None(),
+		DualIPVXLANSource(),
+		MTUBlackholeOutsideVM(),
+		KubeProxyEvictedNewNode(),
+	}
+}
+
+// Lookup returns the fault named name.
+func Lookup(name string) (lab.Fault, error) {
+	var names []string
+	for _, f := range Catalogue() {
+		if f.Name == name {
+			return f, nil
+		}
+		names = append(names, f.Name)
+	}
+	sort.Strings(names)
+	return lab.Fault{}, fmt.Errorf("fault: unknown fault %q (see 'netdoctor lab list')", name)
+}
