@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,18 @@ func TestTimeoutFlagEndsTheRun(t *testing.T) {
 	out, _, code := runBin(t, "dns", "web", "--netns", p.Client.Name, "--wait", "10s", "--timeout", "500ms")
 	if code != 1 || !strings.Contains(out, "stopped: timed out") || time.Since(start) > 10*time.Second {
 		t.Errorf("exit %d after %v, output:\n%s", code, time.Since(start), out)
+	}
+}
+
+// TestPIDReadsTheProcessResolvConf: a process started through `ip netns exec` sees
+// /etc/netns/NAME/resolv.conf as its /etc/resolv.conf; --pid must read that one (via /proc/PID/root).
+func TestPIDReadsTheProcessResolvConf(t *testing.T) {
+	p := testenv.NewDNSPair(t, zone(), resolvConf)
+	cmd := p.Client.Start(t, "sleep", "60")
+	pid := strconv.Itoa(cmd.Process.Pid)
+	out, errOut, code := runBin(t, "dns", "db.prod", "--pid", pid)
+	if code != 0 || !strings.Contains(out, "resolv.conf /proc/"+pid+"/root/etc/resolv.conf: nameserver 10.53.0.2") ||
+		!strings.Contains(out, "db.prod resolved: db.prod.svc.cluster.local. A 10.96.5.5") {
+		t.Errorf("--pid %s: exit %d stderr %q output:\n%s", pid, code, errOut, out)
 	}
 }

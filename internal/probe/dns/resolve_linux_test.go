@@ -296,3 +296,16 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeRecord(t *testing.T) {
+	p := testenv.NewDNSPair(t, clusterZone(), k8sResolvConf)
+	rec := resolve(t, p, Options{Name: "web"}).ProbeRecord("netns/client")
+	if !rec.OK || rec.Outcome != "ok" || rec.Name != "dns" || rec.To != "web A" || rec.RTTMs <= 0 ||
+		rec.Summary != "web.default.svc.cluster.local. A 10.96.0.20 from 10.53.0.2:53 over udp after 1 query" {
+		t.Errorf("ok record %+v", rec)
+	}
+	rec = resolve(t, p, Options{Name: "nothing"}).ProbeRecord("netns/client")
+	if rec.OK || rec.Outcome != "nxdomain" || !strings.HasPrefix(rec.Summary, "NXDOMAIN for nothing.default.svc.cluster.local.") {
+		t.Errorf("nxdomain record %+v", rec)
+	}
+}
