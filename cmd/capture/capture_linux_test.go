@@ -1,0 +1,323 @@
+//go:build linux
+
+package capture_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// pair is two namespaces joined by a veth (a: va 10.77.0.1, b: vb 10.77.0.2), IPv6 off and ARP
+// resolved, so that the only packets are the ones the test sends.
+func pair(t *testing.T) (a, b *testenv.NetNS) {
+	t.Helper()
+	a, b = testenv.NewNetNS(t), testenv.NewNetNS(t)
+	for _, n := range []*testenv.NetNS{a, b} {
+		n.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	}
+	testenv.Veth(t, a, "va", "10.77.0.1/24", b, "vb", "10.77.0.2/24")
+	a.Exec(t, "ping", "-c", "1", "-W", "2", "10.77.0.2")
+	return a, b
+}
+
+// run is a netdoctor capture running in the background.
+type run struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr []string
+	stdout strings.Builder
+	ready  chan struct{}
+	done   chan struct{}
+	start  time.Time
+}
+
+// start runs the binary and returns once it printed "listening on" (its readiness line) or ended.
+func start(t *testing.T, args ...string) *run {
+	t.Helper()
+	r := &run{cmd: exec.Command(testenv.Binary(t), append([]string{"capture"}, args...)...),
+		ready: make(chan struct{}), done: make(chan struct{})}
+	errPipe, _ := r.cmd.StderrPipe()
+	outPipe, _ := r.cmd.StdoutPipe()
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.start = time.Now()
+	t.Cleanup(func() { testenv.Kill(r.cmd) })
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(errPipe)
+		once := sync.Once{}
+		for sc.Scan() {
+			r.mu.Lock()
+			r.stderr = append(r.stderr, sc.Text())
+			r.mu.Unlock()
+			if strings.HasPrefix(sc.Text(), "listening on ") {
+				once.Do(func() { close(r.ready) })
+			}
+		}
+		once.Do(func() { close(r.ready) })
+	}()
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(outPipe)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.stdout.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+		}
+	}()
+	go func() { wg.Wait(); _ = r.cmd.Wait(); close(r.done) }()
+	select {
+	case <-r.ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("capture not ready after 30s; stderr: %q", r.errLines())
+	}
+	return r
+}
+
+func (r *run) errLines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.stderr...)
+}
+
+func (r *run) out() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stdout.String()
+}
+
+// wait waits for the command to end and returns its exit code and how long it ran.
+func (r *run) wait(t *testing.T, limit time.Duration) (int, time.Duration) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(limit):
+		t.Fatalf("capture still running after %s; stderr: %q", limit, r.errLines())
+	}
+	return r.cmd.ProcessState.ExitCode(), time.Since(r.start)
+}
+
+var reSummary = regexp.MustCompile(`^(\d+) packets captured, (\d+) received by filter, (\d+) dropped by kernel$`)
+
+// summary returns the numbers of the summary line on stderr.
+func (r *run) summary(t *testing.T) (captured, received, dropped int) {
+	t.Helper()
+	for _, l := range r.errLines() {
+		if m := reSummary.FindStringSubmatch(l); m != nil {
+			fmt.Sscan(m[1], &captured)
+			fmt.Sscan(m[2], &received)
+			fmt.Sscan(m[3], &dropped)
+			return
+		}
+	}
+	t.Fatalf("no summary line on stderr: %q", r.errLines())
+	return
+}
+
+func countPackets(t *testing.T, name string, args ...string) int {
+	t.Helper()
+	testenv.RequireTool(t, name)
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return 0
+	}
+	return strings.Count(s, "\n") + 1
+}
+
+// checkFile: mode 0600 and tshark and tcpdump both read exactly want packets.
+func checkFile(t *testing.T, path string, want int) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("file %s: %v, err %v; want mode 0600", path, fi, err)
+	}
+	ts, td := countPackets(t, "tshark", "-r", path), countPackets(t, "tcpdump", "-nn", "-r", path)
+	if ts != want || td != want {
+		t.Fatalf("tshark reads %d packets, tcpdump %d; the capture said %d", ts, td, want)
+	}
+}
+
+func TestWriteCount(t *testing.T) {
+	a, b := pair(t)
+	for _, format := range []string{"pcap", "pcapng"} {
+		t.Run(format, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c."+format)
+			args := []string{"--netns", b.Name, "-i", "vb", "-w", path, "-c", "10"}
+			if format == "pcapng" {
+				args = append(args, "--pcapng")
+			}
+			r := start(t, args...)
+			a.Exec(t, "ping", "-c", "6", "-i", "0.05", "-W", "2", "10.77.0.2")
+			if code, _ := r.wait(t, 10*time.Second); code != 0 {
+				t.Fatalf("exit %d, want 0; stderr %q", code, r.errLines())
+			}
+			if c, _, d := r.summary(t); c != 10 || d != 0 {
+				t.Fatalf("summary %q: want 10 captured (-c 10), 0 dropped", r.errLines())
+			}
+			checkFile(t, path, 10)
+		})
+	}
+}
+
+func TestDuration(t *testing.T) {
+	_, b := pair(t)
+	r := start(t, "--netns", b.Name, "-i", "vb", "--duration", "500ms")
+	code, took := r.wait(t, 10*time.Second)
+	if code != 0 || took < 500*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("exit %d after %s, want 0 after about 500ms; stderr %q", code, took, r.errLines())
+	}
+	if c, _, _ := r.summary(t); c != 0 {
+		t.Fatalf("captured %d packets with no traffic", c)
+	}
+}
+
+func TestMaxBytes(t *testing.T) {
+	a, b := pair(t)
+	path := filepath.Join(t.TempDir(), "cap.pcap")
+	r := start(t, "--netns", b.Name, "-i", "vb", "-w", path, "--max-bytes", "1000")
+	// 98-byte ICMP frames: 24 + 7*(16+98) = 822 bytes, an eighth would make 936 and a ninth 1050.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go a.Output(ctx, "ping", "-c", "100", "-i", "0.01", "10.77.0.2")
+	if code, _ := r.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0; stderr %q", code, r.errLines())
+	}
+	c, _, _ := r.summary(t)
+	fi, _ := os.Stat(path)
+	if c != 8 || fi.Size() != 936 {
+		t.Fatalf("captured %d, file %d bytes; want 8 packets in 936 bytes under --max-bytes 1000; stderr %q", c, fi.Size(), r.errLines())
+	}
+	checkFile(t, path, 8)
+}
+
+// TestInterrupt: SIGINT ends the capture normally: valid file, summary, exit 0.
+func TestInterrupt(t *testing.T) {
+	a, b := pair(t)
+	path := filepath.Join(t.TempDir(), "int.pcap")
+	r := start(t, "--netns", b.Name, "-i", "vb", "-w", path)
+	a.Exec(t, "ping", "-c", "3", "-i", "0.05", "-W", "2", "10.77.0.2")
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGINT, want 0; stderr %q", code, r.errLines())
+	}
+	c, recv, _ := r.summary(t)
+	if c != 6 || recv != 6 {
+		t.Fatalf("captured %d, received %d; want 6 (3 pings); stderr %q", c, recv, r.errLines())
+	}
+	checkFile(t, path, c)
+}
+
+// TestTextAny prints one line per packet on -i any, tcpdump style, with interface and direction.
+func TestTextAny(t *testing.T) {
+	a, b := pair(t)
+	r := start(t, "--netns", b.Name, "-i", "any", "-c", "2")
+	a.Exec(t, "ping", "-c", "1", "-W", "2", "10.77.0.2")
+	if code, _ := r.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, r.errLines())
+	}
+	re := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} vb In  IP 10\.77\.0\.1 > 10\.77\.0\.2: ICMP echo request, id \d+, seq 1, length 64\n` +
+		`\d\d:\d\d:\d\d\.\d{6} vb Out IP 10\.77\.0\.2 > 10\.77\.0\.1: ICMP echo reply, id \d+, seq 1, length 64\n$`)
+	if !re.MatchString(r.out()) {
+		t.Fatalf("output:\n%s", r.out())
+	}
+}
+
+func TestErrors(t *testing.T) {
+	n := testenv.NewNetNS(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--netns", n.Name, "-i", "nope0"}, fmt.Sprintf(`netdoctor: no interface "nope0" in netns %s: list them with 'ip link' there`, n.Name)},
+		{[]string{"--netns", n.Name + "x", "-i", "lo"}, fmt.Sprintf(`netdoctor: network namespace %q does not exist: list them with 'ip netns list'`, n.Name+"x")},
+		{[]string{"-c", "-1"}, `netdoctor: -c -1: give a packet count of 0 (no limit) or more`},
+		{[]string{"--pcapng"}, `netdoctor: --pcapng needs -w FILE`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := exec.Command(testenv.Binary(t), append([]string{"capture"}, tc.args...)...)
+			var so, se strings.Builder
+			cmd.Stdout, cmd.Stderr = &so, &se
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("err %v, want exit 2; stderr %q", err, se.String())
+			}
+			if first := strings.SplitN(se.String(), "\n", 2)[0]; first != tc.want || so.Len() != 0 {
+				t.Fatalf("stderr first line %q, want %q; stdout %q", first, tc.want, so.String())
+			}
+		})
+	}
+}
+
+// TestVanish: the namespace or the interface going away mid-capture ends the capture within a
+// second with exit 2 and one line, and the file stays valid.
+func TestVanish(t *testing.T) {
+	t.Run("interface", func(t *testing.T) {
+		a, b := pair(t)
+		path := filepath.Join(t.TempDir(), "v.pcap")
+		r := start(t, "--netns", b.Name, "-i", "vb", "-w", path)
+		a.Exec(t, "ping", "-c", "2", "-i", "0.05", "-W", "2", "10.77.0.2")
+		gone := time.Now()
+		a.Exec(t, "ip", "link", "del", "va")
+		code, _ := r.wait(t, 10*time.Second)
+		if took := time.Since(gone); code != 2 || took > 1500*time.Millisecond {
+			t.Fatalf("exit %d %s after the interface was deleted, want 2 within 1s; stderr %q", code, took, r.errLines())
+		}
+		want := fmt.Sprintf(`netdoctor: interface "vb" in netns %s went down or vanished during the capture`, b.Name)
+		if l := r.errLines(); l[len(l)-1] != want {
+			t.Fatalf("last line %q, want %q", l[len(l)-1], want)
+		}
+		c, _, _ := r.summary(t)
+		checkFile(t, path, c)
+	})
+	t.Run("netns", func(t *testing.T) {
+		testenv.RequireRoot(t)
+		name := testenv.Name("gon")
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+		if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			t.Fatalf("lo up: %v: %s", err, out)
+		}
+		path := filepath.Join(t.TempDir(), "n.pcap")
+		r := start(t, "--netns", name, "-i", "lo", "-w", path)
+		gone := time.Now()
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns del: %v: %s", err, out)
+		}
+		code, _ := r.wait(t, 10*time.Second)
+		if took := time.Since(gone); code != 2 || took > 1500*time.Millisecond {
+			t.Fatalf("exit %d %s after the netns was deleted, want 2 within 1s; stderr %q", code, took, r.errLines())
+		}
+		want := fmt.Sprintf("netdoctor: netns %s vanished while running", name)
+		if l := r.errLines(); l[len(l)-1] != want {
+			t.Fatalf("last line %q, want %q", l[len(l)-1], want)
+		}
+		checkFile(t, path, 0)
+	})
+}
