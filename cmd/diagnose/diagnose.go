@@ -1,20 +1,176 @@
-// Package diagnose is the `netdoctor diagnose` command. Placeholder until its issue lands.
+// Package diagnose is `netdoctor diagnose`: the seed workflow, automatic — symptom probes, the five
+// kinds, the path checks — ending in a verdict, the failing hop, the cause and the fix.
 package diagnose
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
 	"github.com/spf13/cobra"
 
+	"github.com/netdoctor/netdoctor/internal/check/registry"
 	"github.com/netdoctor/netdoctor/internal/cli"
+	"github.com/netdoctor/netdoctor/internal/diag"
+	"github.com/netdoctor/netdoctor/internal/engine"
+	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/lab"
+	"github.com/netdoctor/netdoctor/internal/local"
+	"github.com/netdoctor/netdoctor/internal/report"
 )
+
+// DefaultTimeout bounds a whole diagnosis.
+const DefaultTimeout = 30 * time.Second
+
+// Options are the flags of diagnose.
+type Options struct {
+	From, To    string
+	Proto       string
+	Size        int
+	Output      string
+	ClusterDump string
+	Lab         string
+	Namespace   string
+	Timeout     time.Duration
+
+	format cli.Format
+}
 
 // NewCommand returns the `diagnose` command.
 func NewCommand(s *cli.Streams) *cobra.Command {
-	return &cobra.Command{
-		Use:    "diagnose",
-		Short:  "(not built yet)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return cli.Failf("diagnose is not built yet")
+	o := &Options{}
+	c := &cobra.Command{
+		Use:   "diagnose --from SRC --to DST [--proto tcp|udp|icmp|dns] [--size BYTES] [-o text|json|html]",
+		Short: "Find out why SRC cannot talk to DST: verdict, failing hop, cause and fix",
+		Long: `Runs the pod-network troubleshooting workflow automatically: probes from the client's own network
+namespace, classifies the symptom (network-unreachable, port-unreachable, dns-failure,
+large-packet-loss, cni-kube-proxy), checks kube-proxy and the service's NAT rules, routes and the
+VXLAN tunnel, MTUs, DNS, sysctls and IPAM on the nodes of the path, and names the failing hop,
+the root cause and the fix. It changes nothing (read-only).
+
+SRC: pod/NS/NAME, node/NAME, pid/PID, netns/NAME-or-PATH, or host.
+DST: IP, IP:PORT, NAME[:PORT], svc/NS/NAME[:PORT], pod/NS/NAME[:PORT].
+The cluster view comes from --cluster-dump (kubectl get -A -o yaml output, or 'netdoctor lab dump'),
+or from the running lab (--lab, default "ndlab").
+
+Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
+		Example: `  netdoctor diagnose --from pod/default/client --to svc/default/web:80
+  netdoctor diagnose --from pod/default/client --to kubernetes.default --proto dns -o json
+  netdoctor diagnose --from netns/vm --to 192.168.56.11:30080 --cluster-dump cluster.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), s)
 		},
 	}
+	f := c.Flags()
+	f.StringVar(&o.From, "from", "", "the client: pod/NS/NAME, node/NAME, pid/PID, netns/NAME-or-PATH or host")
+	f.StringVar(&o.To, "to", "", "the target: IP[:PORT], NAME[:PORT], svc/NS/NAME[:PORT] or pod/NS/NAME[:PORT]")
+	f.StringVar(&o.Proto, "proto", "", "tcp, udp, icmp or dns (default: tcp with a port, dns for a name, icmp otherwise)")
+	f.IntVar(&o.Size, "size", 0, "bytes for the large-packet test (default: 64 KiB over TCP, 1500-byte DF pings over ICMP)")
+	f.StringVarP(&o.Output, "output", "o", "text", "output format: text, json or html")
+	f.StringVar(&o.ClusterDump, "cluster-dump", "", "cluster view from this dump file (kubectl get -A -o yaml|json)")
+	f.StringVar(&o.Lab, "lab", "", "diagnose this netdoctor lab (default: the running lab \"ndlab\" when no dump is given)")
+	f.StringVarP(&o.Namespace, "namespace", "n", "default", "Kubernetes namespace for pod/NAME and svc/NAME")
+	f.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long and report what was measured")
+	return c
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	var err error
+	if o.format, err = cli.ParseFormat("diagnose", o.Output, cli.FormatText, cli.FormatJSON, cli.FormatHTML); err != nil {
+		return err
+	}
+	if o.From == "" {
+		return cli.Usagef("diagnose", "--from is required: pod/NS/NAME, node/NAME, pid/PID, netns/NAME or host")
+	}
+	if o.To == "" {
+		return cli.Usagef("diagnose", "--to is required: IP[:PORT], NAME[:PORT], svc/NS/NAME[:PORT] or pod/NS/NAME[:PORT]")
+	}
+	if o.Size < 0 || o.Size > 16<<20 {
+		return cli.Usagef("diagnose", "--size %d out of range 0-16777216", o.Size)
+	}
+	if o.Timeout <= 0 {
+		return cli.Usagef("diagnose", "--timeout must be positive")
+	}
+	if o.ClusterDump != "" && o.Lab != "" {
+		return cli.Usagef("diagnose", "--cluster-dump and --lab name two cluster views: give one")
+	}
+	return nil
+}
+
+// clusterView loads the cluster view the flags name.
+func (o *Options) clusterView() (*kube.Cluster, error) {
+	if o.ClusterDump != "" {
+		c, err := kube.LoadDump(o.ClusterDump)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, cli.Failf("cluster dump %q does not exist", o.ClusterDump)
+			}
+			return nil, cli.Failf("%v", err)
+		}
+		return c, nil
+	}
+	st, err := lab.Current(o.Lab)
+	if err != nil {
+		if errors.Is(err, lab.ErrNoLab) {
+			return nil, cli.Failf("no cluster view: give --cluster-dump FILE, or start a lab with 'netdoctor lab up'")
+		}
+		return nil, cli.Failf("%v", err)
+	}
+	c, err := kube.LoadDump(lab.DumpPath(st.Name))
+	if err != nil {
+		return nil, cli.Failf("lab %s: %v", st.Name, err)
+	}
+	return c, nil
+}
+
+// Run diagnoses and writes the report.
+func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
+	c, err := o.clusterView()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := cli.Deadline(ctx, o.Timeout)
+	defer cancel()
+	acc := local.New(c)
+	cfg := engine.Config{
+		Cluster:  c,
+		Views:    acc,
+		Prober:   acc,
+		Resolver: acc,
+		Checks:   registry.All(),
+		Progress: func(step string) { s.Progressf("netdoctor: %s…", step) },
+	}
+	rep, err := engine.Diagnose(ctx, cfg, engine.Request{From: o.From, To: o.To, Proto: o.Proto, Size: o.Size, Namespace: o.Namespace})
+	if err != nil {
+		if errors.Is(err, engine.ErrBadRequest) {
+			return cli.Usagef("diagnose", "%s", trimBad(err))
+		}
+		return cli.Failf("diagnose: %v", err)
+	}
+	if why := cli.Stopped(ctx); why != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("diagnosis %v after %s: the report holds what was measured so far", why, o.Timeout))
+	}
+	if err := report.Write(s.Out, rep, string(o.format)); err != nil {
+		return cli.Failf("write report: %v", err)
+	}
+	if rep.Verdict.Kind != diag.KindHealthy {
+		return cli.ErrProblemFound
+	}
+	return nil
+}
+
+func trimBad(err error) string {
+	msg := err.Error()
+	prefix := engine.ErrBadRequest.Error() + ": "
+	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		return msg[len(prefix):]
+	}
+	return msg
 }

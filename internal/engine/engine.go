@@ -78,6 +78,7 @@ func Diagnose(ctx context.Context, cfg Config, req Request) (*diag.Report, error
 		env.Logf = func(string, ...any) {}
 	}
 
+	prefetch(ctx, env)
 	timed("symptom probes", func() {
 		env.Obs, rep.Probes = runSymptomProbes(ctx, cfg.Prober, env)
 	})
@@ -85,12 +86,15 @@ func Diagnose(ctx context.Context, cfg Config, req Request) (*diag.Report, error
 	env.Symptom, summary = Classify(env.Target, env.Proto, env.Obs)
 
 	plan := Plan(env.Symptom, cfg.Checks)
+	var checkTimings []diag.Timing
 	timed("checks", func() {
-		findings, notes := runChecks(ctx, cfg, env, plan)
+		findings, notes, timings := runChecks(ctx, cfg, env, plan)
 		rep.Findings = append(rep.Findings, findings...)
 		rep.Notes = append(rep.Notes, notes...)
+		checkTimings = timings
 	})
-	sortFindings(rep.Findings)
+	rep.Timings = append(rep.Timings, checkTimings...)
+	sortFindings(rep.Findings, cfg.Checks)
 	rep.Verdict = Verdict(env.Symptom, summary, rep.Findings)
 	rep.Path = BuildPath(env, rep.Findings)
 	rep.DurationMs = ms(now().Sub(start))
@@ -104,7 +108,7 @@ func Plan(symptom diag.Kind, all []check.Check) []check.Check {
 	return append([]check.Check(nil), all...)
 }
 
-func runChecks(ctx context.Context, cfg Config, env *check.Env, plan []check.Check) ([]diag.Finding, []string) {
+func runChecks(ctx context.Context, cfg Config, env *check.Env, plan []check.Check) ([]diag.Finding, []string, []diag.Timing) {
 	timeout := cfg.CheckTimeout
 	if timeout <= 0 {
 		timeout = 8 * time.Second
@@ -113,12 +117,15 @@ func runChecks(ctx context.Context, cfg Config, env *check.Env, plan []check.Che
 		mu       sync.Mutex
 		findings []diag.Finding
 		notes    []string
+		timings  = make([]diag.Timing, len(plan))
 		wg       sync.WaitGroup
 	)
-	for _, c := range plan {
+	for i, c := range plan {
 		wg.Add(1)
-		go func(c check.Check) {
+		go func(i int, c check.Check) {
 			defer wg.Done()
+			start := time.Now()
+			defer func() { timings[i] = diag.Timing{Step: "check " + c.Name(), Ms: ms(time.Since(start))} }()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			type result struct {
@@ -155,14 +162,20 @@ func runChecks(ctx context.Context, cfg Config, env *check.Env, plan []check.Che
 			if r.err != nil {
 				notes = append(notes, fmt.Sprintf("check %s could not run: %v", c.Name(), r.err))
 			}
-		}(c)
+		}(i, c)
 	}
 	wg.Wait()
 	sort.Strings(notes)
-	return findings, notes
+	return findings, notes, timings
 }
 
-func sortFindings(f []diag.Finding) {
+// sortFindings orders findings: by severity, data-plane root causes first, then in the order of the
+// checks (the seed workflow's order).
+func sortFindings(f []diag.Finding, checks []check.Check) {
+	order := map[string]int{}
+	for i, c := range checks {
+		order[c.Name()] = i
+	}
 	sort.SliceStable(f, func(i, j int) bool {
 		if a, b := f[i].Severity.Rank(), f[j].Severity.Rank(); a != b {
 			return a < b
@@ -171,7 +184,7 @@ func sortFindings(f []diag.Finding) {
 		if a, b := f[i].Kind == diag.KindCNIKubeProxy, f[j].Kind == diag.KindCNIKubeProxy; a != b {
 			return a
 		}
-		return f[i].Check < f[j].Check
+		return order[f[i].Check] < order[f[j].Check]
 	})
 }
 
@@ -214,3 +227,17 @@ func Verdict(symptom diag.Kind, summary string, findings []diag.Finding) diag.Ve
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// prefetch starts reading the snapshots the checks will need while the symptom probes run; the
+// views memoise, so the checks then find them ready (and a failure is reported by the check).
+func prefetch(ctx context.Context, env *check.Env) {
+	if env.Views == nil {
+		return
+	}
+	for _, n := range env.NodesOnPath() {
+		go func(n string) { _, _ = env.Views.Node(ctx, n) }(n)
+	}
+	if p := env.Target.Pod; p != nil {
+		go func() { _, _ = env.Views.Pod(ctx, p) }()
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/check"
@@ -54,16 +55,37 @@ func runSymptomProbes(ctx context.Context, p check.Prober, env *check.Env) (*che
 	}
 
 	isVIP := t.Service != nil && env.Cluster.ServiceByIP(t.IP) != nil
+	// ICMP and TCP run at the same time: a lost packet costs one wait, not two.
+	var wg sync.WaitGroup
+	var icmpRecs []diag.ProbeRecord
 	if !isVIP && env.Proto != "dns" {
-		start := time.Now()
-		i, err := p.Ping(ctx, from, t.IP, 56, false, 3)
-		if err == nil {
-			obs.ICMP = i
-			rec("icmp", t.IP.String(), i.Received == i.Sent, i.Outcome, fmt.Sprintf("%d/%d replies", i.Received, i.Sent), start, i.RTT, nil)
-		} else {
-			rec("icmp", t.IP.String(), false, "", "", start, 0, err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			i, err := p.Ping(ctx, from, t.IP, 56, false, 3)
+			if err == nil {
+				obs.ICMP = i
+				icmpRecs = append(icmpRecs, record(env, "icmp", t.IP.String(), i.Received == i.Sent, i.Outcome, fmt.Sprintf("%d/%d replies", i.Received, i.Sent), start, i.RTT, nil))
+			} else {
+				icmpRecs = append(icmpRecs, record(env, "icmp", t.IP.String(), false, "", "", start, 0, err))
+			}
+		}()
 	}
+	var tcpRecs []diag.ProbeRecord
+	if env.Proto == "tcp" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := func(name, to string, ok bool, outcome, summary string, start time.Time, rtt time.Duration, err error) {
+				tcpRecs = append(tcpRecs, record(env, name, to, ok, outcome, summary, start, rtt, err))
+			}
+			tcpProbe(ctx, p, env, from, obs, rec)
+		}()
+	}
+	wg.Wait()
+	recs = append(recs, icmpRecs...)
+	recs = append(recs, tcpRecs...)
 
 	switch env.Proto {
 	case "dns":
@@ -90,30 +112,6 @@ func runSymptomProbes(ctx context.Context, p check.Prober, env *check.Env) (*che
 		}
 		obs.UDP = u
 		rec("dns", srv.String(), u.Answered > 0, d.Outcome, fmt.Sprintf("query %s @%s: %s", probeName(env), srv, d.Outcome), start, 0, nil)
-	case "tcp":
-		start := time.Now()
-		ap := netip.AddrPortFrom(t.IP, t.Port)
-		tc, err := p.TCP(ctx, from, ap, 3)
-		if err != nil {
-			rec("tcp", ap.String(), false, "", "", start, 0, err)
-			break
-		}
-		obs.TCP = tc
-		rec("tcp", ap.String(), tc.Connected == tc.Sent, tc.Outcome, fmt.Sprintf("%d/%d connected, %d refused, %d timeout, %d unreachable", tc.Connected, tc.Sent, tc.Refused, tc.Timeout, tc.Unreach), start, tc.RTT, nil)
-		if lp, ok := p.(check.LargeProber); ok && tc.Connected == tc.Sent {
-			size := env.Size
-			if size <= 0 {
-				size = DefaultLargeBytes
-			}
-			start := time.Now()
-			l, err := lp.Large(ctx, from, ap, size)
-			if err != nil {
-				rec("tcp-large", ap.String(), false, "", "", start, 0, err)
-				break
-			}
-			obs.Large = l
-			rec("tcp-large", ap.String(), l.Outcome == "ok", l.Outcome, l.Detail, start, 0, nil)
-		}
 	case "icmp":
 		if obs.ICMP == nil || obs.ICMP.Received == 0 {
 			break
@@ -157,4 +155,42 @@ func probeName(env *check.Env) string {
 		}
 	}
 	return "."
+}
+
+// tcpProbe connects to the target, then sends a large body when every connect worked.
+func tcpProbe(ctx context.Context, p check.Prober, env *check.Env, from check.Vantage, obs *check.Observations,
+	rec func(name, to string, ok bool, outcome, summary string, start time.Time, rtt time.Duration, err error)) {
+	t := env.Target
+	start := time.Now()
+	ap := netip.AddrPortFrom(t.IP, t.Port)
+	tc, err := p.TCP(ctx, from, ap, 3)
+	if err != nil {
+		rec("tcp", ap.String(), false, "", "", start, 0, err)
+		return
+	}
+	obs.TCP = tc
+	rec("tcp", ap.String(), tc.Connected == tc.Sent, tc.Outcome, fmt.Sprintf("%d/%d connected, %d refused, %d timeout, %d unreachable", tc.Connected, tc.Sent, tc.Refused, tc.Timeout, tc.Unreach), start, tc.RTT, nil)
+	if lp, ok := p.(check.LargeProber); ok && tc.Connected == tc.Sent {
+		size := env.Size
+		if size <= 0 {
+			size = DefaultLargeBytes
+		}
+		start := time.Now()
+		l, err := lp.Large(ctx, from, ap, size)
+		if err != nil {
+			rec("tcp-large", ap.String(), false, "", "", start, 0, err)
+			return
+		}
+		obs.Large = l
+		rec("tcp-large", ap.String(), l.Outcome == "ok", l.Outcome, l.Detail, start, 0, nil)
+	}
+}
+
+func record(env *check.Env, name, to string, ok bool, outcome, summary string, start time.Time, rtt time.Duration, err error) diag.ProbeRecord {
+	r := diag.ProbeRecord{Name: name, From: env.Source.Spec, To: to, OK: ok, Outcome: outcome, Summary: summary,
+		Duration: ms(time.Since(start)), RTTMs: ms(rtt)}
+	if err != nil {
+		r.Error, r.Outcome = err.Error(), "error"
+	}
+	return r
 }

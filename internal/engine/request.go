@@ -18,7 +18,7 @@ type Spec struct {
 	HasPort   bool
 }
 
-// ParseFrom parses SRC: pod/NS/NAME (or pod/NAME), pid/PID, netns/NAME-or-PATH, host.
+// ParseFrom parses SRC: pod/NS/NAME (or pod/NAME), node/NAME, pid/PID, netns/NAME-or-PATH, host.
 func ParseFrom(s string, defaultNS string) (Spec, error) {
 	switch {
 	case s == "host" || s == "":
@@ -35,6 +35,12 @@ func ParseFrom(s string, defaultNS string) (Spec, error) {
 			return Spec{}, fmt.Errorf("--from %q: not a process ID (want pid/PID)", s)
 		}
 		return Spec{Kind: "pid", PID: pid}, nil
+	case strings.HasPrefix(s, "node/"):
+		n := strings.TrimPrefix(s, "node/")
+		if n == "" || strings.Contains(n, "/") {
+			return Spec{}, fmt.Errorf("--from %q: want node/NAME", s)
+		}
+		return Spec{Kind: "node", Name: n}, nil
 	case strings.HasPrefix(s, "netns/"):
 		n := strings.TrimPrefix(s, "netns/")
 		if n == "" {
@@ -42,7 +48,7 @@ func ParseFrom(s string, defaultNS string) (Spec, error) {
 		}
 		return Spec{Kind: "netns", Name: n}, nil
 	}
-	return Spec{}, fmt.Errorf("--from %q: want pod/NAMESPACE/NAME, pid/PID, netns/NAME-or-PATH or host", s)
+	return Spec{}, fmt.Errorf("--from %q: want pod/NAMESPACE/NAME, node/NAME, pid/PID, netns/NAME-or-PATH or host", s)
 }
 
 // ParseTo parses DST: IP, IP:PORT, NAME[:PORT], svc/NS/NAME[:PORT], pod/NS/NAME[:PORT].

@@ -86,6 +86,13 @@ func resolveSource(ctx context.Context, cfg Config, c *kube.Cluster, raw string,
 			return nil, badRequest("cannot find the network namespace of pod %s/%s: %v", s.Namespace, s.Name, err)
 		}
 		e.Netns = path
+	case "node":
+		n := c.Node(s.Name)
+		if n == nil {
+			return nil, badRequest("node %s is not in the cluster view (%s)", s.Name, source(c))
+		}
+		e.Kind, e.Node, e.IP = check.KindNode, n, kube.InternalIP(n)
+		e.Netns = NetnsPath(n.Annotations[kube.AnnotationNetns])
 	case "pid":
 		e.Kind, e.Netns = check.KindPID, "/proc/"+strconv.Itoa(s.PID)+"/ns/net"
 		for i := range c.Pods {
