@@ -102,3 +102,16 @@ func FuzzParseResolvConf(f *testing.F) {
 		}
 	})
 }
+
+func FuzzQuestion(f *testing.F) {
+	for _, s := range []string{"web", "10.96.0.1", "2001:db8::1", "a..b", ".", "x\x00y", "_http._tcp.web"} {
+		f.Add(s, "A")
+		f.Add(s, "PTR")
+	}
+	f.Fuzz(func(t *testing.T, name, typ string) {
+		_, n, _, err := question(Options{Name: name, Type: typ})
+		if err == nil && (n == "" || len(n) > 255) {
+			t.Errorf("question(%q, %q) accepted %q", name, typ, n)
+		}
+	})
+}

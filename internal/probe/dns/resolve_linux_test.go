@@ -309,3 +309,43 @@ func TestProbeRecord(t *testing.T) {
 		t.Errorf("nxdomain record %+v", rec)
 	}
 }
+
+// TestNextServer: a server that times out or answers SERVFAIL makes the resolver ask the next one,
+// in resolv.conf order, as glibc does (compared with getent through the same resolv.conf).
+func TestNextServer(t *testing.T) {
+	testenv.RequireTool(t, "iptables")
+	testenv.RequireTool(t, "getent")
+	const second = "10.53.0.3"
+	conf := "nameserver " + testenv.DNSServerIP + "\nnameserver " + second + "\noptions timeout:1 attempts:2\n"
+	// The first server fails web with SERVFAIL and drops everything for db.
+	bad := testenv.DNSZone{ServFail: []string{"web.default.svc.cluster.local"}}
+	p := testenv.NewDNSPair(t, bad, conf)
+	p.Server.Exec(t, "ip", "addr", "add", second+"/24", "dev", "s0")
+	good := testenv.StartDNSServer(t, p.Server, second+":53", clusterZone())
+	p.Server.Exec(t, "iptables", "-A", "INPUT", "-d", testenv.DNSServerIP, "-p", "udp", "--dport", "53",
+		"-m", "string", "--algo", "bm", "--string", "db", "-j", "DROP")
+
+	for _, tt := range []struct {
+		name      string
+		wantFirst Query
+	}{
+		{"web.default.svc.cluster.local.", Query{Rcode: "SERVFAIL"}},
+		{"db.prod.svc.cluster.local.", Query{Err: FailTimeout}},
+	} {
+		r := resolve(t, p, Options{Name: tt.name})
+		if len(r.Queries) != 2 || !r.OK() {
+			t.Fatalf("%s: outcome %q queries %+v, want the first server to fail and the second to answer", tt.name, r.Outcome, r.Queries)
+		}
+		q0, q1 := r.Queries[0], r.Queries[1]
+		if q0.Server != testenv.DNSServerIP+":53" || q0.Rcode != tt.wantFirst.Rcode || q0.Err != tt.wantFirst.Err ||
+			q1.Server != second+":53" || q1.Rcode != "NOERROR" || r.Final.Server != second+":53" {
+			t.Errorf("%s: queries %+v", tt.name, r.Queries)
+		}
+		// glibc does the same: the second server sees exactly one query for the name.
+		good.ResetLog()
+		_, _ = p.Client.Try("getent", "ahostsv4", tt.name)
+		if log := good.Log(); len(log) != 1 || log[0].Name != tt.name {
+			t.Errorf("%s: glibc asked the second server %v", tt.name, log)
+		}
+	}
+}
