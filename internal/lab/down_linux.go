@@ -36,6 +36,7 @@ func Down(ctx context.Context, name string) error {
 			for _, pod := range s.Plan.Pods {
 				pids = append(pids, pod.PID)
 			}
+			pids = append(pids, s.Plan.VMPID)
 		}
 	}
 	names = append(names, scanNamespaces(name)...)

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"regexp"
 	"strings"
 
 	"github.com/netdoctor/netdoctor/internal/diag"
@@ -50,9 +51,14 @@ func (f *Fault) VerifyFunc() func(ctx context.Context, l *Lab) error {
 // catalogue entry is static, the namespaces of a lab carry its name.
 const Placeholder = "{lab}"
 
-// Expand returns f with Placeholder replaced by the lab's name in Request, Hop and Facts.
+// podRefPattern is a symbolic pod name in catalogue text: "~APP@NODE" is the first pod labelled
+// app=APP on NODE (pod names carry hashes of the lab name, so the catalogue cannot spell them).
+var podRefPattern = regexp.MustCompile(`~([a-z0-9-]+)@(node[0-9]+)`)
+
+// Expand returns f with Placeholder replaced by the lab's name and "~APP@NODE" by the pod's name in
+// Request, Hop, Facts and Flows.
 func (l *Lab) Expand(f Fault) Fault {
-	r := strings.NewReplacer(Placeholder, l.State.Name)
+	r := replacer{l}
 	f.Request.From, f.Request.To = r.Replace(f.Request.From), r.Replace(f.Request.To)
 	f.Hop.Netns, f.Hop.Where = r.Replace(f.Hop.Netns), r.Replace(f.Hop.Where)
 	facts := make(map[string]string, len(f.Facts))
@@ -67,6 +73,29 @@ func (l *Lab) Expand(f Fault) Fault {
 	}
 	f.Flows = flows
 	return f
+}
+
+type replacer struct{ l *Lab }
+
+func (r replacer) Replace(s string) string {
+	s = strings.ReplaceAll(s, Placeholder, r.l.State.Name)
+	return podRefPattern.ReplaceAllStringFunc(s, func(m string) string {
+		sm := podRefPattern.FindStringSubmatch(m)
+		if pod := r.l.Plan.PodOn(sm[1], sm[2]); pod != nil {
+			return pod.Name
+		}
+		return m
+	})
+}
+
+// PodOn returns the first pod labelled app=app on node, or nil.
+func (p *Plan) PodOn(app, node string) *PodPlan {
+	for _, pod := range p.PodsByApp(app) {
+		if pod.Node == node {
+			return pod
+		}
+	}
+	return nil
 }
 
 // KubeProxyPodName is the name of the kube-proxy DaemonSet pod on node.

@@ -19,8 +19,9 @@ const (
 	OutcomeUnreachable Outcome = "unreachable" // ICMP host/net unreachable or prohibited
 	OutcomeNXDomain    Outcome = "nxdomain"
 	OutcomeServFail    Outcome = "servfail"
-	OutcomeNoSandbox   Outcome = "no-sandbox" // the source pod has no network namespace (stuck creating)
-	OutcomeError       Outcome = "error"      // anything else that went wrong on the wire
+	OutcomePartialLoss Outcome = "partial-loss" // some packets of a series lost, some answered
+	OutcomeNoSandbox   Outcome = "no-sandbox"   // the source pod has no network namespace (stuck creating)
+	OutcomeError       Outcome = "error"        // anything else that went wrong on the wire
 	OutcomeFail        Outcome = "fail"
 )
 

@@ -47,3 +47,9 @@ func (l *Lab) Netlink(string, func(h *netlink.Handle) error) error { return ErrN
 
 // SetMTU is not supported on this OS.
 func (l *Lab) SetMTU(string, string, int) error { return ErrNotSupportedOnOS }
+
+// RestoreIPTables is not supported on this OS.
+func (l *Lab) RestoreIPTables(context.Context, string, string) error { return ErrNotSupportedOnOS }
+
+// Veth is not supported on this OS.
+func (l *Lab) Veth(string, string, string, string) error { return ErrNotSupportedOnOS }

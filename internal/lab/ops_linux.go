@@ -98,3 +98,42 @@ func (l *Lab) owns(nsName string) error {
 	}
 	return fmt.Errorf("lab: %q is not a namespace of lab %s", nsName, l.State.Name)
 }
+
+// RestoreIPTables replaces the tables named in rules (iptables-restore input) inside nsName.
+func (l *Lab) RestoreIPTables(ctx context.Context, nsName, rules string) error {
+	_, err := l.Exec(ctx, nsName, rules, "iptables-restore", "-w", "5")
+	return err
+}
+
+// Veth creates a veth pair between two lab namespaces (nameA in nsA, nameB in nsB), both up.
+func (l *Lab) Veth(nsA, nameA, nsB, nameB string) error {
+	if err := l.owns(nsB); err != nil {
+		return err
+	}
+	peer, err := netns.OpenPath(nsB)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	defer peer.Close()
+	if err := l.Netlink(nsA, func(h *netlink.Handle) error {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = nameA
+		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: nameB, PeerNamespace: netlink.NsFd(peer.Handle())}); err != nil {
+			return fmt.Errorf("veth %s: %w", nameA, err)
+		}
+		lk, err := h.LinkByName(nameA)
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lk)
+	}); err != nil {
+		return err
+	}
+	return l.Netlink(nsB, func(h *netlink.Handle) error {
+		lk, err := h.LinkByName(nameB)
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lk)
+	})
+}

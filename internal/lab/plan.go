@@ -41,6 +41,7 @@ const (
 	WebPort       = 80    // default/web Service port
 	WebTargetPort = 8080  // the web pods' containerPort
 	WebNodePort   = 30080 // default/web NodePort
+	VMPort        = 8080  // the outside VM's HTTP server
 	MaxNodes      = 100
 	// DynamicAddrLifetime is the valid_lft in seconds of a DHCP-style address (finite, so `dynamic`).
 	DynamicAddrLifetime = 86400
@@ -60,9 +61,10 @@ type Plan struct {
 	Nodes    []*NodePlan   `json:"nodes"`
 	Pods     []*PodPlan    `json:"pods"`
 	Services []*Service    `json:"services"`
-	Router   string        `json:"routerNetns"`   // netns name of the router
-	VM       string        `json:"vmNetns"`       // netns name of the outside VM
-	Underlay string        `json:"underlayNetns"` // netns name of the underlay bridge
+	Router   string        `json:"routerNetns"`     // netns name of the router
+	VM       string        `json:"vmNetns"`         // netns name of the outside VM
+	Underlay string        `json:"underlayNetns"`   // netns name of the underlay bridge
+	VMPID    int           `json:"vmPID,omitempty"` // the outside VM's HTTP server (port VMPort)
 	Extra    []ExtraHost   `json:"extraHosts,omitempty"`
 	Events   []Event       `json:"events,omitempty"` // extra Events for the dump (faults add them)
 	Resolv   ResolvOptions `json:"resolv"`

@@ -72,7 +72,10 @@ func (l *Lab) runFlow(ctx context.Context, f Flow) (Outcome, string, uint32) {
 		o, d := l.dnsFlow(ctx, ns, src, name, f.Proto == "dns-tcp")
 		return o, d, 0
 	case "icmp":
-		o, d := pingFlow(ctx, ns, dst.Addr.Addr().String(), f.Size)
+		o, d := pingFlow(ctx, ns, dst.Addr.Addr().String(), f.Size, 5, "0.05")
+		return o, d, 0
+	case "icmp-loss":
+		o, d := pingFlow(ctx, ns, dst.Addr.Addr().String(), f.Size, 50, "0.01")
 		return o, d, 0
 	}
 	return OutcomeError, "unknown proto " + f.Proto, 0
@@ -218,14 +221,18 @@ func (l *Lab) dnsFlow(ctx context.Context, ns *netns.NS, src Endpoint, name stri
 }
 
 // pingFlow runs the system ping inside ns (DF set, payload size).
-func pingFlow(ctx context.Context, ns *netns.NS, ip string, size int) (Outcome, string) {
+func pingFlow(ctx context.Context, ns *netns.NS, ip string, size, count int, interval string) (Outcome, string) {
 	if size <= 0 {
 		size = 56
 	}
-	cmd := exec.CommandContext(ctx, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-M", "do", "-s", strconv.Itoa(size), ip)
+	cmd := exec.CommandContext(ctx, "ping", "-n", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-M", "do", "-s", strconv.Itoa(size), ip)
 	out, err := runIn(ns, cmd)
+	summary := lastLine(out)
 	if err == nil {
-		return OutcomeOK, lastLine(out)
+		if !strings.Contains(summary, " 0% packet loss") {
+			return OutcomePartialLoss, summary
+		}
+		return OutcomeOK, summary
 	}
 	if strings.Contains(out, "Unreachable") || strings.Contains(out, "Prohibited") {
 		return OutcomeUnreachable, lastLine(out)

@@ -51,18 +51,26 @@ func (s *State) serveArgs(pod *PodPlan) []string {
 // resolv.conf at /etc/resolv.conf (and at /proc/PID/root/etc/resolv.conf), in a new session, with
 // its output in the lab's log directory. It returns once the server reports its sockets bound.
 func (s *State) startServer(pod *PodPlan) error {
+	pid, err := s.startProcess(pod.Netns, pod.Name, s.serveArgs(pod))
+	pod.PID = pid
+	return err
+}
+
+// startProcess starts `Exe args… --ready-fd 3` in netns (through ip netns exec) and waits until it
+// reports ready; label names its log file.
+func (s *State) startProcess(netnsName, label string, serveArgs []string) (int, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("lab: pipe: %w", err)
+		return 0, fmt.Errorf("lab: pipe: %w", err)
 	}
 	defer r.Close()
-	logf, err := os.OpenFile(filepath.Join(s.Dir, "logs", pod.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(s.Dir, "logs", label+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		w.Close()
-		return fmt.Errorf("lab: log file: %w", err)
+		return 0, fmt.Errorf("lab: log file: %w", err)
 	}
 	defer logf.Close()
-	args := append([]string{"netns", "exec", pod.Netns, s.Exe}, s.serveArgs(pod)...)
+	args := append([]string{"netns", "exec", netnsName, s.Exe}, serveArgs...)
 	args = append(args, "--ready-fd", "3")
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -72,9 +80,9 @@ func (s *State) startServer(pod *PodPlan) error {
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
-		return fmt.Errorf("lab: start server of pod %s: %w", pod.Name, err)
+		return 0, fmt.Errorf("lab: start server of %s: %w", label, err)
 	}
-	pod.PID = cmd.Process.Pid
+	pid := cmd.Process.Pid
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(r).ReadString('\n')
@@ -82,15 +90,15 @@ func (s *State) startServer(pod *PodPlan) error {
 			ready <- nil
 			return
 		}
-		ready <- fmt.Errorf("lab: server of pod %s exited before it was ready (see %s)", pod.Name, logf.Name())
+		ready <- fmt.Errorf("lab: server of %s exited before it was ready (see %s)", label, logf.Name())
 	}()
 	// Reap the child if it dies while we run; after we exit, init adopts it.
 	go func() { _ = cmd.Wait() }()
 	select {
 	case err := <-ready:
-		return err
+		return pid, err
 	case <-time.After(serverReadyTimeout):
-		return fmt.Errorf("lab: server of pod %s not ready after %s", pod.Name, serverReadyTimeout)
+		return pid, fmt.Errorf("lab: server of %s not ready after %s", label, serverReadyTimeout)
 	}
 }
 

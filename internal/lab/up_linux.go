@@ -346,6 +346,19 @@ func startServers(st *State) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pid, err := st.startProcess(st.Plan.VM, "vm", []string{"lab", "serve", "--lab", st.Name, "--pod", "vm", "--http", fmt.Sprint(VMPort)})
+		st.Plan.VMPID = pid
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+	}()
 	wg.Wait()
 	// Save the PIDs even on failure, so Down finds them.
 	if err := st.save(); err != nil && first == nil {

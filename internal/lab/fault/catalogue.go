@@ -18,6 +18,34 @@ func Catalogue() []lab.Fault {
 		DualIPVXLANSource(),
 		MTUBlackholeOutsideVM(),
 		KubeProxyEvictedNewNode(),
+		// port-unreachable
+		FirewallDropPodPort(),
+		FirewallRejectPodPort(),
+		WrongTargetPort(),
+		AppNotListening(),
+		NoReadyEndpoints(),
+		// network-unreachable
+		FirewallDropNodeForward(),
+		FirewallRejectNodeForward(),
+		MissingRoutePodCIDR(),
+		RPFilterStrict(),
+		IntermittentLoss(),
+		// dns-failure
+		DNSServerDown(),
+		DNSUnreachable(),
+		DNSUDPBlocked(),
+		WrongSearchPath(),
+		// large-packet-loss
+		PodMTUMismatch(),
+		VXLANUnderlayMTU(),
+		// cni-kube-proxy
+		StaleEndpoint(),
+		MissingFDBVTEP(),
+		MissingNeighVTEP(),
+		IPForwardDisabled(),
+		PodCIDRExhausted(),
+		BridgeNFOff(),
+		MasqueradeMissing(),
 	}
 }
 

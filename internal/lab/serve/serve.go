@@ -109,8 +109,8 @@ func echo(pc net.PacketConn) {
 	}
 }
 
-// zone answers A queries for the lab's records; other names inside the domain are NXDOMAIN, names
-// outside it SERVFAIL (the lab has no upstream resolver).
+// zone answers A queries for the lab's records; every other name is NXDOMAIN (authoritative inside
+// the domain; outside it as if an upstream resolver said so: the lab has no upstream).
 type zone struct {
 	domain string
 	rr     map[string][]string
@@ -153,11 +153,11 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 30}, A: net.ParseIP(ip)})
 			}
 		}
-	case dns.IsSubDomain(z.domain, name):
-		m.Rcode = dns.RcodeNameError
 	default:
-		m.Authoritative = false
-		m.Rcode = dns.RcodeServerFailure
+		// Inside the zone: no such name. Outside it the lab has no upstream; answer as an upstream
+		// resolver would for a name that does not exist.
+		m.Authoritative = dns.IsSubDomain(z.domain, name)
+		m.Rcode = dns.RcodeNameError
 	}
 	_ = w.WriteMsg(m)
 }
