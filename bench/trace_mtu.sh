@@ -71,7 +71,7 @@ echo "trace: netdoctor ${nd_s}s ${nd_p} probes hops [$nd_hops] loss [$nd_loss] e
 echo "trace: ratio netdoctor/mtr wall $(ratio "$nd_s" "$mtr_s") (goal <= 0.30), same hops: $([ "$mtr_hops" = "$nd_hops" ] && echo yes || echo NO)"
 
 mtu_pair() { # label
-  zero; t0=$(now)
+  settle; zero; t0=$(now)
   timeout 60 ip netns exec $C tracepath -n $DST >"$TMP/tp.txt" 2>&1 || true
   t1=$(now); tp_s=$(secs "$t0" "$t1"); tp_p=$(probes)
   settle; zero; t0=$(now)
