@@ -33,25 +33,27 @@ func BuildPath(env *check.Env, findings []diag.Finding) []diag.PathHop {
 		if f.Severity != diag.SeverityCritical {
 			continue
 		}
-		marked := false
-		for i := range path {
-			if f.Hop.Node != "" && path[i].Node == f.Hop.Node && (f.Hop.Interface == "" || path[i].Interface == f.Hop.Interface) {
-				path[i].Status, marked = "failing", true
-				if path[i].Note == "" {
+		if i := matchHop(path, f.Hop); i >= 0 {
+			if path[i].Status != "failing" {
+				path[i].Status = "failing"
+				if path[i].Note == "" || path[i].Interface == "" {
 					path[i].Note = f.Title
 				}
-				break
+			}
+			continue
+		}
+		// Not on the drawn path: insert it after the last hop of its node, else after the source.
+		h := diag.PathHop{Hop: f.Hop, Status: "failing", Note: f.Title}
+		pos := 1
+		for i := range path {
+			if f.Hop.Node != "" && path[i].Node == f.Hop.Node {
+				pos = i + 1
 			}
 		}
-		if !marked {
-			// Insert the failing hop right after the source's node (or first) so it is drawn.
-			h := diag.PathHop{Hop: f.Hop, Status: "failing", Note: f.Title}
-			pos := 1
-			if pos > len(path) {
-				pos = len(path)
-			}
-			path = append(path[:pos], append([]diag.PathHop{h}, path[pos:]...)...)
+		if pos > len(path) {
+			pos = len(path)
 		}
+		path = append(path[:pos], append([]diag.PathHop{h}, path[pos:]...)...)
 	}
 	return path
 }
@@ -61,4 +63,23 @@ func addr(e *check.Endpoint) string {
 		return ""
 	}
 	return e.IP.String()
+}
+
+// matchHop finds the path hop a finding names: same node, same interface when the finding names one,
+// and the same namespace (a node-level finding does not land on a pod's hop).
+func matchHop(path []diag.PathHop, h diag.Hop) int {
+	if h.Node == "" {
+		return -1
+	}
+	for i := range path {
+		p := path[i]
+		if p.Node != h.Node || p.Interface != h.Interface && h.Interface != "" || p.Netns != h.Netns {
+			continue
+		}
+		if h.Interface == "" && p.Interface != "" && p.Netns != "" {
+			continue
+		}
+		return i
+	}
+	return -1
 }

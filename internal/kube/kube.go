@@ -213,7 +213,7 @@ func IsKubeProxy(p *corev1.Pod) bool {
 			return true
 		}
 		for _, a := range append(append([]string{}, ct.Command...), ct.Args...) {
-			if strings.HasSuffix(strings.Fields(a+" x")[0], "kube-proxy") {
+			if strings.HasSuffix(strings.Fields(a + " x")[0], "kube-proxy") {
 				return true
 			}
 		}

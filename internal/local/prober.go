@@ -24,7 +24,7 @@ import (
 const (
 	probeInterval = 20 * time.Millisecond
 	probeWait     = time.Second
-	dnsTimeout    = time.Second
+	dnsTimeout    = 700 * time.Millisecond
 )
 
 // vantage opens the namespace of a vantage point, and names its resolv.conf.
@@ -200,7 +200,9 @@ func (a *Access) DNS(ctx context.Context, from check.Vantage, q check.DNSQuery) 
 		return nil, err
 	}
 	defer ns.Close()
-	opt := dns.Options{Name: q.Name, Type: q.Type, TCP: q.TCP, ResolvConf: rc, Timeout: dnsTimeout}
+	// One attempt per server with a short wait: a diagnosis needs to know that a lookup fails, not
+	// to wait out glibc's full retry schedule (5 s × 2 attempts per search domain).
+	opt := dns.Options{Name: q.Name, Type: q.Type, TCP: q.TCP, ResolvConf: rc, Timeout: dnsTimeout, Attempts: 1}
 	if q.Server.IsValid() {
 		opt.Server, opt.NoSearch, opt.Attempts = q.Server.String(), true, 1
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -122,24 +123,41 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		}
 		return false
 	}
-	vipUDP := ask(netip.AddrPortFrom(vip, 53), false)
-	vipTCP := ask(netip.AddrPortFrom(vip, 53), true)
-	var podUDP, podTCP []string
-	podUDPok, podTCPok := 0, 0
+	// Every query at once: a dead path costs one timeout, not one per query.
+	type job struct {
+		server netip.AddrPort
+		tcp    bool
+		out    *check.DNSObs
+	}
+	jobs := []*job{{server: netip.AddrPortFrom(vip, 53)}, {server: netip.AddrPortFrom(vip, 53), tcp: true}}
 	for _, ep := range eps.Ready {
 		port := ep.Port
 		if port == 0 {
 			port = 53
 		}
-		u := ask(netip.AddrPortFrom(ep.IP, port), false)
-		t := ask(netip.AddrPortFrom(ep.IP, port), true)
-		podUDP = append(podUDP, fmt.Sprintf("%s udp: %s", ep.IP, u.Outcome))
-		podTCP = append(podTCP, fmt.Sprintf("%s tcp: %s", ep.IP, t.Outcome))
-		if answered(u) {
-			podUDPok++
-		}
-		if answered(t) {
-			podTCPok++
+		jobs = append(jobs, &job{server: netip.AddrPortFrom(ep.IP, port)}, &job{server: netip.AddrPortFrom(ep.IP, port), tcp: true})
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func(j *job) { defer wg.Done(); j.out = ask(j.server, j.tcp) }(j)
+	}
+	wg.Wait()
+	vipUDP, vipTCP := jobs[0].out, jobs[1].out
+	var podUDP, podTCP []string
+	podUDPok, podTCPok := 0, 0
+	for _, j := range jobs[2:] {
+		line := fmt.Sprintf("%s %s: %s", j.server.Addr(), map[bool]string{false: "udp", true: "tcp"}[j.tcp], j.out.Outcome)
+		if j.tcp {
+			podTCP = append(podTCP, line)
+			if answered(j.out) {
+				podTCPok++
+			}
+		} else {
+			podUDP = append(podUDP, line)
+			if answered(j.out) {
+				podUDPok++
+			}
 		}
 	}
 	evid := func(f *diag.Finding) {
