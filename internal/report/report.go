@@ -57,13 +57,15 @@ func normalised(r *diag.Report) diag.Report {
 	return c
 }
 
-// sortedFindings orders findings most severe first, then by check name, hop and title, so that the
-// order in which concurrent checks finished never shows.
+// sortedFindings orders findings most severe first, data-plane root causes (cni-kube-proxy) before
+// the symptoms they explain, then by check name, hop and title, so that the order in which
+// concurrent checks finished never shows.
 func sortedFindings(fs []diag.Finding) []diag.Finding {
 	out := append([]diag.Finding(nil), fs...)
 	slices.SortStableFunc(out, func(a, b diag.Finding) int {
 		return cmp.Or(
 			cmp.Compare(a.Severity.Rank(), b.Severity.Rank()),
+			cmp.Compare(rootRank(a.Kind), rootRank(b.Kind)),
 			cmp.Compare(a.Check, b.Check),
 			cmp.Compare(a.Hop.Where, b.Hop.Where),
 			cmp.Compare(a.Title, b.Title),
@@ -134,4 +136,11 @@ func fmtMs(ms float64) string {
 		return fmt.Sprintf("%.1f ms", ms)
 	}
 	return fmt.Sprintf("%.2f ms", ms)
+}
+
+func rootRank(k diag.Kind) int {
+	if k == diag.KindCNIKubeProxy {
+		return 0
+	}
+	return 1
 }
