@@ -60,6 +60,13 @@ func routeLookup(ctx context.Context, ns *netns.NS, q RouteQuery) (*RouteResult,
 			return nil, fmt.Errorf("nodestate: route look-up %s: %w", q.Dst, err)
 		}
 		res.Error = errno.Error()
+		if q.Iif != "" && errno == unix.EHOSTUNREACH {
+			// A forwarded look-up on an interface with forwarding off fails like this.
+			if fwd, ok := forwardingOn(ns, q.Iif); ok && !fwd {
+				res.Error = fmt.Sprintf("forwarding is disabled on %s (net.ipv4.conf.%s.forwarding=0): the kernel does not route packets arriving there", q.Iif, q.Iif)
+				return res, nil
+			}
+		}
 		// The kernel refuses unreachable/prohibit/blackhole look-ups with an errno; tell which
 		// route did it from the FIB match when possible.
 		if fib, ferr := h.RouteGetWithOptions(net.IP(q.Dst.AsSlice()), &netlink.RouteGetOptions{Iif: q.Iif, Mark: q.Mark, SrcAddr: opts.SrcAddr, FIBMatch: true}); ferr == nil && len(fib) > 0 {
@@ -90,6 +97,16 @@ func routeLookup(ctx context.Context, ns *netns.NS, q RouteQuery) (*RouteResult,
 		res.Dev = ""
 	}
 	return res, nil
+}
+
+// forwardingOn reads net.ipv4.conf.IF.forwarding inside ns.
+func forwardingOn(ns *netns.NS, iface string) (on, ok bool) {
+	var v int
+	err := ns.Do(func() (err error) {
+		v, err = readInt("/proc/sys/net/ipv4/conf/" + strings.ReplaceAll(iface, "/", ".") + "/forwarding")
+		return err
+	})
+	return v == 1, err == nil
 }
 
 // vtepInfo finds the neighbour and FDB entries the VXLAN device would use for the next hop.

@@ -15,13 +15,16 @@ var (
 	reIPSetCtr   = regexp.MustCompile(` (packets|bytes) \d+`)
 	reTimer      = regexp.MustCompile(`(_timer|_timeout)\s+[\d.]+`)
 	reOperState  = regexp.MustCompile(` state [A-Z]+ `)
+	reTentative  = regexp.MustCompile(` tentative`)
 )
 
 // CaptureNetNS returns a normalised text snapshot of n's configuration, read inside n: links
 // (ip -d link), addresses, routes and rules of every table, static neighbours, the bridge FDB,
 // iptables (both backends) and ip6tables, the nft ruleset, ipsets, and the forwarding / rp_filter /
-// bridge-netfilter / conntrack-max sysctls. Counters, lifetimes, bridge timers, operational states and
-// learned FDB entries are stripped, so traffic and the clock never make two captures differ; any configuration change does. Compare two captures with ==.
+// bridge-netfilter / conntrack-max sysctls. Counters, lifetimes, bridge timers, operational
+// states, IPv6 DAD state (tentative, link-local routes) and learned FDB entries are stripped, so
+// traffic and the clock never make two captures differ; any configuration change does. Compare
+// two captures with == and show the difference with DiffCaptures.
 func CaptureNetNS(t testing.TB, n *NetNS) string {
 	t.Helper()
 	var b strings.Builder
@@ -52,10 +55,20 @@ func CaptureNetNS(t testing.TB, n *NetNS) string {
 		return reOperState.ReplaceAllString(reTimer.ReplaceAllString(t, "$1"), " ")
 	}, "ip", "-d", "link", "show")
 	section("addrs", func(t string) string {
-		return reOperState.ReplaceAllString(reLft.ReplaceAllString(t, ""), " ")
+		t = reTentative.ReplaceAllString(reLft.ReplaceAllString(t, ""), "")
+		return reOperState.ReplaceAllString(t, " ")
 	}, "ip", "addr", "show")
 	section("routes4", func(t string) string { return reExpires.ReplaceAllString(t, "") }, "ip", "-4", "route", "show", "table", "all")
-	section("routes6", func(t string) string { return reExpires.ReplaceAllString(t, "") }, "ip", "-6", "route", "show", "table", "all")
+	// IPv6 link-local routes appear when duplicate address detection ends, not by configuration.
+	section("routes6", func(t string) string {
+		var keep []string
+		for _, l := range strings.Split(reExpires.ReplaceAllString(t, ""), "\n") {
+			if !strings.Contains(l, "fe80:") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}, "ip", "-6", "route", "show", "table", "all")
 	section("rules4", nil, "ip", "-4", "rule")
 	section("rules6", nil, "ip", "-6", "rule")
 	section("neigh-permanent", nil, "ip", "neigh", "show", "nud", "permanent")
