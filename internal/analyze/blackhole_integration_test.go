@@ -43,7 +43,13 @@ func runMTUTraffic(t *testing.T, l *testenv.Line, bigWait time.Duration) (string
 	}
 	bigErr := sendMsg(c, 64*1024+100, bigWait)
 	c.Close()
-	td.Stop(t)
+	captured(t, td, func(r *analyze.Result) bool {
+		c := connTo(r, 8080)
+		if bigErr == nil { // the answer to the big request was captured
+			return c != nil && c.ToClient.DataSegments >= 3
+		}
+		return c != nil && c.ToServer.Retransmissions >= 2
+	})
 	return file, bigErr
 }
 

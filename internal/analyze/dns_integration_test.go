@@ -53,7 +53,14 @@ func TestDNSDeadServerAndTruncation(t *testing.T) {
 	if out := dig("-p", "5353", "+time=1", "+tries=2", "dead.test", "A"); !strings.Contains(out, "timed out") && !strings.Contains(out, "no servers") {
 		t.Fatalf("dig to the dead server got something: %s", out)
 	}
-	td.Stop(t)
+	captured(t, td, func(r *analyze.Result) bool {
+		for _, q := range r.DNS {
+			if q.Name == "dead.test" && q.Sent >= 2 {
+				return true
+			}
+		}
+		return false
+	})
 
 	res, err := analyze.File(file)
 	if err != nil {

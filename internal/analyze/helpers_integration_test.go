@@ -128,3 +128,26 @@ func dumpText(t *testing.T, r *analyze.Result) string {
 	_ = r.WriteText(&b)
 	return b.String()
 }
+
+// captured waits until the capture file satisfies cond on its analysis, then stops tcpdump.
+func captured(t *testing.T, td *testenv.Tcpdump, cond func(r *analyze.Result) bool) {
+	t.Helper()
+	ok := td.WaitFor(15*time.Second, func(file string) bool {
+		r, err := analyze.File(file)
+		return err == nil && cond(r)
+	})
+	td.Stop(t)
+	if !ok {
+		t.Logf("the capture never showed the last expected packet (tcpdump lost it?)")
+	}
+}
+
+// conn returns the first connection to the server port, or nil.
+func connTo(r *analyze.Result, port uint16) *analyze.Conn {
+	for _, c := range r.Connections {
+		if c.Server.Port() == port {
+			return c
+		}
+	}
+	return nil
+}

@@ -42,7 +42,10 @@ func TestRejectAndDropHandshakes(t *testing.T) {
 		t.Fatalf("dial port 83 succeeded through a DROP rule")
 	}
 	ok.Close()
-	td.Stop(t)
+	captured(t, td, func(r *analyze.Result) bool {
+		c, d := connTo(r, 83), connTo(r, 8080)
+		return c != nil && c.SYNs >= 2 && d != nil && d.ToServer.FIN
+	})
 
 	res, err := analyze.File(file)
 	if err != nil {

@@ -81,3 +81,23 @@ func (td *Tcpdump) Stop(t testing.TB) {
 	}
 	_ = td.cmd.Wait()
 }
+
+// WaitFor polls the capture file (every 50 ms, up to timeout) until cond says it holds what the
+// test's traffic produced: tcpdump hands packets over asynchronously, so stopping it right after the
+// traffic can lose the last ones. It reports whether cond became true.
+func (td *Tcpdump) WaitFor(timeout time.Duration, cond func(file string) bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond(td.File) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-td.done:
+			return cond(td.File)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
