@@ -52,8 +52,18 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		}
 	}
 	client := chainClient(chain)
-	smallest := smallestLink(chain, client)
+	measured := 0
+	if p != nil {
+		measured = p.PathMTU
+		if p.BlackHole {
+			measured = p.LargestOK
+		}
+	}
+	smallest := smallestLink(chain, client, measured)
 	f := check.Finding(Name, diag.KindLargePacketLoss, diag.SeverityCritical, diag.Hop{Where: "path between the client and " + env.Target.String()}, "")
+	if measured > 0 && smallest == nil {
+		f.Hop.Where = fmt.Sprintf("a link with MTU %d between %s and %s, outside the nodes' view", measured, env.Source.String(), env.Target.String())
+	}
 	if smallest != nil {
 		f.Hop = diag.Hop{Node: smallest.node, Interface: smallest.iface, Where: smallest.where}
 	}
@@ -83,7 +93,7 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 			l.Addr, okWord(l.Handshake), l.Bytes, l.Acked, l.Retransmits, l.MSS, l.Outcome)
 	}
 	tunnel := smallest
-	if pathMTU == 0 && tunnel != nil {
+	if pathMTU == 0 && tunnel != nil && p == nil {
 		pathMTU = tunnel.mtu
 	}
 	clientMTU := 0
@@ -212,11 +222,15 @@ func chainClient(chain []link) *link {
 	return nil
 }
 
-// smallestLink is the hop with the smallest MTU below the client's (tunnels first on ties).
-func smallestLink(chain []link, client *link) *link {
+// smallestLink is the hop with the smallest MTU below the client's (tunnels first on ties). When
+// the path MTU was measured, only a link with exactly that MTU can be the culprit.
+func smallestLink(chain []link, client *link, measured int) *link {
 	var cands []link
 	for _, l := range chain {
 		if client != nil && (l == *client || l.mtu >= client.mtu) {
+			continue
+		}
+		if measured > 0 && l.mtu != measured {
 			continue
 		}
 		cands = append(cands, l)
