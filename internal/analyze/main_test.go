@@ -1,3 +1,5 @@
+//go:build linux
+
 package analyze_test
 
 import (
