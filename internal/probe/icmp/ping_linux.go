@@ -18,6 +18,9 @@ import (
 // for notice within 1 s).
 const gonePoll = 250 * time.Millisecond
 
+// maxCatchUp bounds how many probes a delayed send loop sends back to back to get back on schedule.
+const maxCatchUp = 10
+
 // ping runs the probe loop: one goroutine, one ppoll over the socket and an eventfd that ctx's end
 // writes to, sending on schedule and expiring probes at their deadline.
 func ping(ctx context.Context, ns *netns.NS, o Options, addr netip.Addr) (*Result, error) {
@@ -81,9 +84,11 @@ func (l *loop) run(ctx context.Context, efd int) {
 		more := l.o.Count == 0 || l.sent < l.o.Count
 		if more && !now.Before(next) {
 			l.send(l.sent + 1)
+			// Keep the schedule, like iputils: a loop that fell behind (a loaded machine) catches up,
+			// but never by more than maxCatchUp probes at once.
 			next = next.Add(l.o.Interval)
-			if next.Before(now) { // fell behind (a slow OnProbe): keep the interval, do not burst
-				next = now.Add(l.o.Interval)
+			if now.Sub(next) > maxCatchUp*l.o.Interval {
+				next = now
 			}
 			more = l.o.Count == 0 || l.sent < l.o.Count
 		}
@@ -113,8 +118,7 @@ func (l *loop) run(ctx context.Context, efd int) {
 func (l *loop) send(seq int) {
 	l.sent = seq
 	wire := seq & 0xffff
-	sent := time.Now()
-	err := l.s.send(seq, l.o.Size)
+	sent, err := l.s.send(seq, l.o.Size)
 	if l.r.Started.IsZero() {
 		l.r.Started = sent
 	}

@@ -109,7 +109,7 @@ func TestPingLossMatchesIptablesAndIputils(t *testing.T) {
 		"-m", "statistic", "--mode", "random", "--probability", "0.3", "-j", "DROP")
 	const n = 400
 	before := iptablesCount(t, router, "FORWARD")
-	r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: target, Count: n, Interval: 5 * time.Millisecond, Wait: time.Second})
+	r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: target, Count: n, Interval: 5 * time.Millisecond, Wait: 3 * time.Second})
 	dropped := iptablesCount(t, router, "FORWARD") - before
 	if r.Stats.Sent != n || r.Stats.Sent-r.Stats.Received != dropped {
 		t.Fatalf("sent %d, lost %d; the DROP rule dropped %d: loss must equal the drops exactly",

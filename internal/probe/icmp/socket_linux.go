@@ -192,8 +192,8 @@ func sockaddr(a netip.Addr, port int) unix.Sockaddr {
 	return &unix.SockaddrInet6{Addr: a.As16(), Port: port}
 }
 
-// send sends echo request seq with size payload bytes.
-func (s *sock) send(seq, size int) error {
+// send sends echo request seq with size payload bytes and returns the time just before sendto(2).
+func (s *sock) send(seq, size int) (time.Time, error) {
 	data := make([]byte, size)
 	for i := range data {
 		data[i] = byte(i)
@@ -206,10 +206,12 @@ func (s *sock) send(seq, size int) error {
 	m := xicmp.Message{Type: typ, Body: &xicmp.Echo{ID: s.id & 0xffff, Seq: seq & 0xffff, Data: data}}
 	b, err := m.Marshal(nil) // computes the IPv4 checksum; the kernel does it for IPv6 and datagram sockets
 	if err != nil {
-		return fmt.Errorf("probe/icmp: marshal: %w", err)
+		return time.Now(), fmt.Errorf("probe/icmp: marshal: %w", err)
 	}
+	sa := sockaddr(s.target, 0)
+	at := time.Now()
 	for {
-		err = unix.Sendto(s.fd, b, 0, sockaddr(s.target, 0))
+		err = unix.Sendto(s.fd, b, 0, sa)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
@@ -224,7 +226,7 @@ func (s *sock) send(seq, size int) error {
 			}
 		}
 	}
-	return err
+	return at, err
 }
 
 // packet is something the socket received that concerns one of our probes.

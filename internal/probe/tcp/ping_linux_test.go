@@ -194,3 +194,16 @@ func TestBadAddr(t *testing.T) {
 		t.Errorf("unknown host: %v, want ErrResolve", err)
 	}
 }
+
+func TestIPv6Loopback(t *testing.T) {
+	n := testenv.NewNetNS(t)
+	open := listen(t, n, "[::1]:0")
+	r := mustPing(t, n.NS, tcp.Options{Addr: net.JoinHostPort("::1", strconv.Itoa(open)), Count: 1})
+	if a := r.Attempts[0]; a.Outcome != tcp.OutcomeConnected || a.Local.Addr().String() != "::1" {
+		t.Errorf("attempt %+v: want connected from ::1", a)
+	}
+	r = mustPing(t, n.NS, tcp.Options{Addr: net.JoinHostPort("::1", strconv.Itoa(open^1)), Count: 1})
+	if a := r.Attempts[0]; a.Outcome != tcp.OutcomeRefused || a.ICMP != nil {
+		t.Errorf("attempt %+v: want refused", a)
+	}
+}
