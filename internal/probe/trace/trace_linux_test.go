@@ -66,7 +66,6 @@ func mtrHops(t *testing.T, l *testenv.Line, target string, rounds int) []string 
 	return hops
 }
 
-
 // TestSameHopsAsMtr: every protocol finds the same hops as mtr, with every probe answered.
 func TestSameHopsAsMtr(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -96,5 +95,78 @@ func TestSameHopsAsMtr(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSilentHop: r2 drops its time-exceeded messages; hop 2 is "???" like mtr, yet the destination
+// is reached with no loss.
+func TestSilentHop(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	l, target := line(t)
+	l.Hosts[2].Exec(t, "iptables", "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "time-exceeded", "-j", "DROP")
+	res := runTrace(t, l, trace.Options{Target: target, Rounds: 3, Wait: 300 * time.Millisecond})
+	got := strings.Join(hopAddrs(res), " ")
+	want := strings.Join(mtrHops(t, l, target.String(), 3), " ")
+	if got != want || got != l.Links[0].RightAddr+" ??? "+target.String() {
+		t.Fatalf("hops = %s, mtr says %s", got, want)
+	}
+	if h := res.Hops[1]; h.Received != 0 || h.Lost != h.Sent || h.LossPct != 100 {
+		t.Errorf("silent hop: received %d lost %d/%d loss %v%%, want 0, all, 100", h.Received, h.Lost, h.Sent, h.LossPct)
+	}
+	if !res.Reached || res.DestLossPct != 0 {
+		t.Errorf("reached %v destLoss %v, want true 0", res.Reached, res.DestLossPct)
+	}
+}
+
+// TestRateLimitedIsNotLoss: probing faster than the routers' ICMP rate limit (-i 50ms) makes them
+// skip replies; those are reported as rate-limited, never as loss. The default pacing gets every
+// reply.
+func TestRateLimitedIsNotLoss(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	t.Run("fast", func(t *testing.T) {
+		t.Parallel()
+		l, target := line(t)
+		res := runTrace(t, l, trace.Options{Target: target, Rounds: 12, Interval: 50 * time.Millisecond, Wait: 300 * time.Millisecond})
+		for _, h := range res.Hops[:2] {
+			if h.RateLimited == 0 || h.Lost != 0 || h.LossPct != 0 || h.Received+h.RateLimited != h.Sent {
+				t.Errorf("hop %d: received %d rate-limited %d lost %d (%v%%) of %d, want some rate-limited and no loss",
+					h.TTL, h.Received, h.RateLimited, h.Lost, h.LossPct, h.Sent)
+			}
+		}
+		if !res.RateLimited() || !res.Reached || res.DestLossPct != 0 {
+			t.Errorf("RateLimited %v reached %v destLoss %v, want true true 0", res.RateLimited(), res.Reached, res.DestLossPct)
+		}
+	})
+	t.Run("paced", func(t *testing.T) {
+		t.Parallel()
+		l, target := line(t)
+		res := runTrace(t, l, trace.Options{Target: target, Rounds: 8})
+		for _, h := range res.Hops {
+			if h.Received != 8 || h.Sent != 8 {
+				t.Errorf("hop %d: received %d of %d, want 8 of 8 (rate-limited %d)", h.TTL, h.Received, h.Sent, h.RateLimited)
+			}
+		}
+	})
+}
+
+// TestStopsEarly: a cancelled context ends the trace at once with what it measured.
+func TestStopsEarly(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	l, target := line(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := trace.Run(ctx, l.Hosts[0].NS, trace.Options{Target: target, Rounds: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v after a 1.5s deadline", d)
+	}
+	if res.Stopped == "" || res.Rounds >= 100 || res.Rounds == 0 || !res.Reached {
+		t.Errorf("stopped %q rounds %d reached %v, want a reason, 0 < rounds < 100, reached", res.Stopped, res.Rounds, res.Reached)
 	}
 }
