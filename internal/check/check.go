@@ -126,6 +126,9 @@ type Views interface {
 	Netns(ctx context.Context, path string) (*nodestate.Snapshot, error)
 	// Route does a FIB look-up in the node's namespace.
 	Route(ctx context.Context, node string, q nodestate.RouteQuery) (*nodestate.RouteResult, error)
+	// Rules reads the iptables rules with their counters now (never memoised): a check compares two
+	// readings around re-sent probes to see which rules the probe's packets hit.
+	Rules(ctx context.Context, at Vantage) (*nodestate.Iptables, error)
 }
 
 // Vantage is where an extra probe runs from: a pod, a node, or a namespace path.

@@ -20,6 +20,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/netns"
 	"github.com/netdoctor/netdoctor/internal/nodestate"
@@ -210,4 +211,21 @@ func localHas(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Rules reads the iptables rules and counters of a vantage point's namespace, fresh.
+func (a *Access) Rules(ctx context.Context, at check.Vantage) (*nodestate.Iptables, error) {
+	ns, _, err := a.vantage(ctx, at)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	s, err := nodestate.Take(ctx, ns, nodestate.Options{SkipNft: true, SkipSockets: true, SkipHostFiles: true})
+	if err != nil {
+		return nil, err
+	}
+	if s.Iptables == nil {
+		return nil, fmt.Errorf("no iptables rules readable in %s: %s", ns, strings.Join(s.Errors, "; "))
+	}
+	return s.Iptables, nil
 }

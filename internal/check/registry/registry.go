@@ -5,6 +5,7 @@ package registry
 import (
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/check/dns"
+	"github.com/netdoctor/netdoctor/internal/check/firewall"
 	"github.com/netdoctor/netdoctor/internal/check/ipam"
 	"github.com/netdoctor/netdoctor/internal/check/kubeproxy"
 	"github.com/netdoctor/netdoctor/internal/check/listener"
@@ -17,7 +18,7 @@ import (
 )
 
 // All returns every check, in the order of the seed workflow: kube-proxy and its rules, the
-// service's endpoints, routes and the tunnel, MTU, DNS, the listener, node settings, IPAM, egress.
+// service's endpoints, routes and the tunnel, MTU, DNS, the listener, firewall rules (by their counters), node settings, IPAM, egress.
 func All() []check.Check {
 	return []check.Check{
 		kubeproxy.New(),
@@ -27,6 +28,7 @@ func All() []check.Check {
 		mtu.New(),
 		dns.New(),
 		listener.New(),
+		firewall.New(),
 		sysctl.New(),
 		ipam.New(),
 		masquerade.New(),

@@ -112,7 +112,7 @@ func checkLeg(ctx context.Context, env *check.Env, l leg) *diag.Finding {
 	hop := diag.Hop{Node: l.node, Interface: r.Dev, Where: fmt.Sprintf("%s routing %s", l.node, l.what)}
 	switch {
 	case r.Type != "unicast" && r.Type != "local" || r.Error != "":
-		f := check.Finding(Name, diag.KindCNIKubeProxy, diag.SeverityCritical, hop,
+		f := check.Finding(Name, diag.KindNetworkUnreachable, diag.SeverityCritical, hop,
 			fmt.Sprintf("%s has no route to %s (%s)", l.node, l.dst, firstNonEmpty(r.Error, r.Type)))
 		check.Evidencef(f, "ip route get %s%s on %s: type %s %s", l.dst, fromIif(q), l.node, r.Type, r.Error)
 		addRoutes(f, env, ctx, l)

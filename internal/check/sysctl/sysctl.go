@@ -85,7 +85,7 @@ func rpFilter(ctx context.Context, env *check.Env, node string, s *nodestate.Sna
 		if err != nil || r.Error == "" || !strings.Contains(strings.ToLower(r.Error), "cross-device") {
 			continue
 		}
-		f := check.Finding(Name, diag.KindCNIKubeProxy, sev, diag.Hop{Node: node, Interface: l.Name, Where: fmt.Sprintf("%s %s (reverse-path filter)", node, l.Name)},
+		f := check.Finding(Name, diag.KindNetworkUnreachable, sev, diag.Hop{Node: node, Interface: l.Name, Where: fmt.Sprintf("%s %s (reverse-path filter)", node, l.Name)},
 			fmt.Sprintf("strict rp_filter on %s %s drops packets from %s", node, l.Name, src))
 		check.Evidencef(f, "%s: net.ipv4.conf.all.rp_filter = %d, net.ipv4.conf.%s.rp_filter = %d", node, s.Sysctls.RPFilter["all"], l.Name, s.Sysctls.RPFilter[l.Name])
 		check.Evidencef(f, "ip route get %s from %s iif %s on %s: %s", dst, src, l.Name, node, r.Error)

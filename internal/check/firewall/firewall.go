@@ -1,0 +1,219 @@
+// Package firewall is the check "firewall": which DROP or REJECT rule on the path eats the client's
+// packets. It reads the iptables counters of every namespace on the path (the client pod, the
+// nodes, the target pods), re-sends the failing probe a few times, reads them again, and names the
+// rules whose counters grew by the probe's packets — table, chain, position, rule text and comment.
+// Read-only: it only reads counters, and the probe traffic is the symptom's own.
+package firewall
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/netdoctor/netdoctor/internal/check"
+	"github.com/netdoctor/netdoctor/internal/diag"
+	"github.com/netdoctor/netdoctor/internal/nodestate"
+)
+
+// Name is the check's stable name.
+const Name = "firewall"
+
+// Resends is how many times the failing probe is sent again between the two counter readings.
+const Resends = 4
+
+// New returns the check.
+func New() check.Check { return check.Func(Name, run) }
+
+type place struct {
+	v     check.Vantage
+	label string // "node2", "pod default/web-1"
+	hop   diag.Hop
+}
+
+func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
+	if env.Views == nil || env.Probe == nil || env.Symptom == diag.KindHealthy {
+		return nil, nil
+	}
+	resend := resender(env)
+	if resend == nil {
+		return nil, nil
+	}
+	places := placesOnPath(env)
+	before := read(ctx, env, places)
+	resend(ctx)
+	after := read(ctx, env, places)
+
+	var out []diag.Finding
+	for i, p := range places {
+		if before[i] == nil || after[i] == nil {
+			continue
+		}
+		for _, hit := range grown(before[i], after[i]) {
+			f := finding(env, p, hit)
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// hit is a rule whose counter grew.
+type hit struct {
+	table, chain string
+	rule         nodestate.IptRule
+	delta        uint64
+}
+
+// grown lists the DROP/REJECT rules (and random-drop rules) of b whose packet counters exceed a's.
+func grown(a, b *nodestate.Iptables) []hit {
+	var out []hit
+	for tname, t := range b.Tables {
+		for cname, c := range t.Chains {
+			ac := a.Chain(tname, cname)
+			for i, r := range c.Rules {
+				if r.Target != "DROP" && r.Target != "REJECT" {
+					continue
+				}
+				var prev uint64
+				if ac != nil && i < len(ac.Rules) && ac.Rules[i].Raw == r.Raw {
+					prev = ac.Rules[i].Packets
+				}
+				if r.Packets > prev {
+					out = append(out, hit{table: tname, chain: cname, rule: r, delta: r.Packets - prev})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].delta > out[j].delta })
+	return out
+}
+
+func finding(env *check.Env, p place, h hit) diag.Finding {
+	kind := env.Symptom
+	random := strings.Contains(h.rule.Raw, "statistic")
+	verb := "drops"
+	if h.rule.Target == "REJECT" {
+		verb = "rejects"
+	}
+	title := fmt.Sprintf("%s %s the client's packets: %s chain %s rule %d", p.label, verb, h.table, h.chain, h.rule.Num)
+	if random {
+		title = fmt.Sprintf("%s drops a random share of packets: %s chain %s rule %d", p.label, h.table, h.chain, h.rule.Num)
+	}
+	hop := p.hop
+	hop.Where = fmt.Sprintf("%s %s/%s rule %d", p.label, h.table, h.chain, h.rule.Num)
+	f := check.Finding(Name, kind, diag.SeverityCritical, hop, title)
+	check.Evidencef(f, "%s: %s", p.label, h.rule.Raw)
+	if h.rule.Comment != "" {
+		check.Evidencef(f, "rule comment: %q", h.rule.Comment)
+	}
+	check.Evidencef(f, "its packet counter grew by %d while the failing probe was re-sent %d times", h.delta, Resends)
+	switch {
+	case random:
+		f.Cause = fmt.Sprintf("A rule in %s's %s chain drops packets at random (-m statistic), so some connections and queries fail and others work.", p.label, h.chain)
+	case h.rule.Target == "REJECT":
+		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain rejects the flow, so the client gets an error (%s) instead of an answer.", p.label, h.chain, strings.Join(h.rule.TargetArgs, " "))
+	default:
+		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain silently drops the flow, so the client times out.", p.label, h.chain)
+	}
+	f.Fix = fmt.Sprintf("Remove or narrow the rule in %s (iptables -t %s -D %s %d), or find what installs it (a host firewall, a NetworkPolicy agent, a security baseline) and change it there.", p.label, h.table, h.chain, h.rule.Num)
+	return *f
+}
+
+// read reads the counters of every place at once.
+func read(ctx context.Context, env *check.Env, places []place) []*nodestate.Iptables {
+	out := make([]*nodestate.Iptables, len(places))
+	var wg sync.WaitGroup
+	for i, p := range places {
+		wg.Add(1)
+		go func(i int, p place) {
+			defer wg.Done()
+			ipt, err := env.Views.Rules(ctx, p.v)
+			if err == nil {
+				out[i] = ipt
+			}
+		}(i, p)
+	}
+	wg.Wait()
+	return out
+}
+
+// placesOnPath are the namespaces a packet of this flow crosses and whose rules can drop it.
+func placesOnPath(env *check.Env) []place {
+	var out []place
+	seen := map[string]bool{}
+	add := func(key string, p place) {
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	if s := env.Source; s.Pod != nil {
+		add("pod/"+s.Pod.Namespace+"/"+s.Pod.Name, place{v: check.Vantage{Pod: s.Pod}, label: "pod " + s.Pod.Namespace + "/" + s.Pod.Name,
+			hop: diag.Hop{Node: s.NodeName(), Netns: s.Netns}})
+	}
+	for _, n := range env.NodesOnPath() {
+		add("node/"+n, place{v: check.Vantage{Node: n}, label: n, hop: diag.Hop{Node: n}})
+	}
+	t := env.Target
+	if t.Pod != nil {
+		add("pod/"+t.Pod.Namespace+"/"+t.Pod.Name, place{v: check.Vantage{Pod: t.Pod}, label: "pod " + t.Pod.Namespace + "/" + t.Pod.Name,
+			hop: diag.Hop{Node: t.NodeName(), Netns: t.Pod.Annotations["netdoctor.dev/netns"]}})
+	}
+	for _, v := range env.ServiceVIPs() {
+		for _, ep := range env.ServiceEndpoints(v.Service, v.Port).Ready {
+			if p := env.PodOf(ep); p != nil {
+				add("pod/"+p.Namespace+"/"+p.Name, place{v: check.Vantage{Pod: p}, label: "pod " + p.Namespace + "/" + p.Name,
+					hop: diag.Hop{Node: p.Spec.NodeName, Netns: p.Annotations["netdoctor.dev/netns"]}})
+			}
+		}
+	}
+	return out
+}
+
+// resender returns a function that sends the failing probe again, or nil when there is none.
+func resender(env *check.Env) func(context.Context) {
+	from := env.SourceVantage()
+	o := env.Obs
+	t := env.Target
+	switch {
+	case o.TCP != nil && o.TCP.Connected < o.TCP.Sent:
+		addr := o.TCP.Addr
+		return func(ctx context.Context) { _, _ = env.Probe.TCP(ctx, from, addr, Resends) }
+	case o.DNS != nil && !o.DNS.Resolved || o.UDP != nil && o.UDP.Outcome != "answered":
+		var servers []netip.AddrPort
+		name := t.Name
+		if o.DNS != nil {
+			for _, ns := range o.DNS.Nameservers {
+				servers = append(servers, netip.AddrPortFrom(ns, 53))
+			}
+			name = o.DNS.Name
+		}
+		if o.UDP != nil {
+			servers = append(servers, o.UDP.Addr)
+		}
+		if name == "" {
+			name = "."
+		}
+		return func(ctx context.Context) {
+			var wg sync.WaitGroup
+			for _, s := range servers {
+				for i := 0; i < Resends; i++ {
+					wg.Add(1)
+					go func(s netip.AddrPort) {
+						defer wg.Done()
+						_, _ = env.Probe.DNS(ctx, from, check.DNSQuery{Name: name, Server: s})
+					}(s)
+				}
+			}
+			wg.Wait()
+		}
+	case o.ICMP != nil && o.ICMP.Received < o.ICMP.Sent:
+		ip := o.ICMP.Target
+		return func(ctx context.Context) { _, _ = env.Probe.Ping(ctx, from, ip, 56, false, Resends) }
+	case o.Large != nil && o.Large.Outcome != "ok" && o.ICMP != nil:
+		return nil
+	}
+	return nil
+}

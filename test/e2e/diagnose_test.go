@@ -1,0 +1,207 @@
+//go:build linux
+
+// Package e2e proves the product on the lab: for every fault of the catalogue, `netdoctor diagnose`
+// run as a user would (the binary, a lab brought up by `netdoctor lab up`) gives the catalogue's
+// kind, names the failing hop and states the facts; the healthy lab gives healthy with no critical
+// finding; and diagnosing changes nothing in any namespace.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/diag"
+	"github.com/netdoctor/netdoctor/internal/lab"
+	"github.com/netdoctor/netdoctor/internal/lab/fault"
+	"github.com/netdoctor/netdoctor/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// run runs the netdoctor binary with the lab directory of this test process.
+func run(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.Binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("netdoctor %s: %v", strings.Join(args, " "), err)
+	}
+	return so.String(), se.String(), code
+}
+
+// upLab brings up a uniquely named lab with the fault and registers its removal.
+func upLab(t *testing.T, faultName string) (name string, env []string) {
+	t.Helper()
+	name = testenv.Name("lab")
+	env = []string{lab.EnvDir + "=" + testenv.TempDir(t) + "/labs"}
+	if out, errOut, code := run(t, env, "lab", "up", "--name", name, "--fault", faultName); code != 0 {
+		t.Fatalf("lab up --fault %s: exit %d\n%s%s", faultName, code, out, errOut)
+	}
+	t.Cleanup(func() {
+		if out, errOut, code := run(t, env, "lab", "down", "--name", name); code != 0 {
+			t.Errorf("lab down %s: exit %d\n%s%s", name, code, out, errOut)
+		}
+	})
+	return name, env
+}
+
+func diagnose(t *testing.T, name string, env []string, req lab.Request) (*diag.Report, string, int) {
+	t.Helper()
+	args := []string{"diagnose", "--lab", name, "--from", req.From, "--to", req.To, "-o", "json"}
+	if req.Proto != "" {
+		args = append(args, "--proto", req.Proto)
+	}
+	if req.Size > 0 {
+		args = append(args, "--size", strconv.Itoa(req.Size))
+	}
+	out, errOut, code := run(t, env, args...)
+	if code == 2 {
+		t.Fatalf("diagnose %v could not run: %s", args, errOut)
+	}
+	var rep diag.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("diagnose output is not JSON: %v\n%s", err, out)
+	}
+	return &rep, out, code
+}
+
+func expand(name string, s string) string { return strings.ReplaceAll(s, lab.Placeholder, name) }
+
+func TestDiagnoseEveryFault(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "iptables")
+	for _, f := range fault.Catalogue() {
+		t.Run(f.Name, func(t *testing.T) {
+			name, env := upLab(t, f.Name)
+			req := f.Request
+			req.From, req.To = expand(name, req.From), expand(name, req.To)
+			before := captureLab(t, name)
+			rep, raw, code := diagnose(t, name, env, req)
+			if d := before.Diff(captureLab(t, name)); d != "" {
+				t.Errorf("diagnose changed the lab's namespaces:\n%s", d)
+			}
+			if rep.Verdict.Kind != f.Kind {
+				t.Fatalf("verdict %s (%s), want %s\nreport: %s", rep.Verdict.Kind, rep.Verdict.Summary, f.Kind, raw)
+			}
+			if f.Kind == diag.KindHealthy {
+				if code != 0 {
+					t.Errorf("healthy lab: exit %d, want 0", code)
+				}
+				for _, fd := range rep.Findings {
+					if fd.Severity == diag.SeverityCritical {
+						t.Errorf("healthy lab has a critical finding: %s: %s", fd.Check, fd.Title)
+					}
+				}
+				return
+			}
+			if code != 1 {
+				t.Errorf("exit %d, want 1 for a problem", code)
+			}
+			crit := critical(rep)
+			if len(crit) == 0 {
+				t.Fatalf("no critical finding; report: %s", raw)
+			}
+			if !hopNamed(crit, f.Hop) {
+				t.Errorf("no critical finding at the failing hop %+v; findings: %s", f.Hop, hops(crit))
+			}
+			for _, fd := range crit[:1] {
+				if fd.Cause == "" || fd.Fix == "" || len(fd.Evidence) == 0 {
+					t.Errorf("finding %s lacks cause, fix or evidence: %+v", fd.Check, fd)
+				}
+			}
+			text := strings.Join(findingText(crit), "\n")
+			for k, v := range f.Facts {
+				v = expand(name, v)
+				if factChecked(k) && !strings.Contains(text, v) {
+					t.Errorf("fact %s=%q not stated in the critical findings:\n%s", k, v, text)
+				}
+			}
+		})
+	}
+}
+
+// factChecked selects the facts a diagnosis must state word for word: addresses, MTUs, names of
+// nodes, services, interfaces and pod states. Prose facts are for people.
+func factChecked(k string) bool {
+	switch {
+	case strings.HasSuffix(k, "_ip"), strings.HasSuffix(k, "_mtu"), k == "node", k == "service", k == "cluster_ip",
+		k == "reason", k == "pod_phase", k == "largest_packet", k == "vxlan_device", k == "port":
+		return true
+	}
+	return false
+}
+
+func critical(r *diag.Report) []diag.Finding {
+	var out []diag.Finding
+	for _, f := range r.Findings {
+		if f.Severity == diag.SeverityCritical {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// hopNamed: some critical finding is at the ground truth's node (and interface, when the truth names
+// one on a node). A hop outside the cluster (no node) must not be blamed on a node.
+func hopNamed(fs []diag.Finding, h diag.Hop) bool {
+	for _, f := range fs {
+		switch {
+		case h.Node == "":
+			if f.Hop.Node == "" {
+				return true
+			}
+		case f.Hop.Node == h.Node && (h.Interface == "" || f.Hop.Interface == "" || f.Hop.Interface == h.Interface):
+			return true
+		}
+	}
+	return false
+}
+
+func hops(fs []diag.Finding) string {
+	var s []string
+	for _, f := range fs {
+		s = append(s, f.Check+" @ "+f.Hop.Node+"/"+f.Hop.Interface+" ("+f.Hop.Where+"): "+f.Title)
+	}
+	return strings.Join(s, "; ")
+}
+
+func findingText(fs []diag.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Title, f.Cause, f.Fix, f.Hop.Where)
+		out = append(out, f.Evidence...)
+	}
+	return out
+}
+
+// captureLab snapshots every namespace of the lab (links, addresses, routes, rules, neighbours, FDB,
+// iptables, nft, sysctls) to prove diagnosing is read-only.
+func captureLab(t *testing.T, name string) testenv.RootState {
+	t.Helper()
+	st := testenv.RootState{}
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), name+"-") {
+			st[e.Name()] = testenv.CaptureNamed(t, e.Name())
+		}
+	}
+	if len(st) == 0 {
+		t.Fatalf("lab %s has no namespaces", name)
+	}
+	return st
+}
