@@ -22,9 +22,9 @@ import (
 
 // Flow timeouts: generous enough for 2 loaded cores, short enough to keep verification quick.
 const (
-	connectTimeout = 2 * time.Second
-	httpTimeout    = 4 * time.Second
-	dnsTimeout     = 2 * time.Second
+	connectTimeout = 3 * time.Second
+	httpTimeout    = 5 * time.Second
+	dnsTimeout     = 3 * time.Second
 )
 
 // RunFlow runs one flow from its source namespace and classifies what happened.
