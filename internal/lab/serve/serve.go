@@ -7,7 +7,6 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -161,9 +160,6 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	_ = w.WriteMsg(m)
 }
-
-// ErrNoPorts is returned by ParsePorts for an empty list element.
-var ErrNoPorts = errors.New("serve: empty port")
 
 // ParsePorts parses "8080,9090" into ports.
 func ParsePorts(s string) ([]int, error) {
