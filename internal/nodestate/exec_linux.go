@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/netdoctor/netdoctor/internal/netns"
 )
 
@@ -66,31 +68,50 @@ func haveTool(name string) bool {
 	return err == nil
 }
 
-// readIptables reads both iptables backends and keeps the one with rules as the main one; when
-// both have rules the other one goes to Other.
+// readIptables reads both iptables backends at once and keeps the one with rules as the main one;
+// when both have rules the other one goes to Other.
 func readIptables(ctx context.Context, ns *netns.NS, opt Options, errf func(string, ...any)) *Iptables {
-	var got []*Iptables
-	for _, b := range []struct{ backend, tool string }{{"nft", "iptables-nft-save"}, {"legacy", "iptables-legacy-save"}} {
+	type result struct {
+		ipt *Iptables
+		err error
+	}
+	backends := []struct{ backend, tool string }{{"nft", "iptables-nft-save"}, {"legacy", "iptables-legacy-save"}}
+	results := make([]chan result, len(backends))
+	for i, b := range backends {
+		results[i] = make(chan result, 1)
 		tool := b.tool
 		if !haveTool(tool) {
 			if b.backend == "nft" && haveTool("iptables-save") {
 				tool = "iptables-save"
 			} else {
+				results[i] <- result{}
 				continue
 			}
 		}
-		out, err := runIn(ctx, ns, opt.CommandTimeout, tool, "-c")
-		if err != nil {
-			errf("%v", err)
-			continue
+		go func(ch chan result, backend, tool string) {
+			out, err := runIn(ctx, ns, opt.CommandTimeout, tool, "-c")
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			ipt, err := ParseIptablesSave(out)
+			if err != nil {
+				ch <- result{err: fmt.Errorf("%s: %w", tool, err)}
+				return
+			}
+			ipt.Backend = backend
+			ch <- result{ipt: ipt}
+		}(results[i], b.backend, tool)
+	}
+	var got []*Iptables
+	for _, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			errf("%v", r.err)
 		}
-		ipt, err := ParseIptablesSave(out)
-		if err != nil {
-			errf("%s: %v", tool, err)
-			continue
+		if r.ipt != nil {
+			got = append(got, r.ipt)
 		}
-		ipt.Backend = b.backend
-		got = append(got, ipt)
 	}
 	switch len(got) {
 	case 0:
@@ -108,22 +129,75 @@ func readIptables(ctx context.Context, ns *netns.NS, opt Options, errf func(stri
 	return main
 }
 
-func readNft(ctx context.Context, ns *netns.NS, opt Options, errf func(string, ...any)) *NftRuleset {
-	if !haveTool("nft") {
+// iptablesTableNames are the tables iptables-nft / ip6tables-nft create.
+var iptablesTableNames = map[string]bool{"filter": true, "nat": true, "mangle": true, "raw": true, "security": true}
+
+// nftTables lists the namespace's nftables tables through netlink (`nft list tables` builds the
+// whole rule cache first, seconds on a kube-proxy-sized ruleset).
+func nftTables(ns *netns.NS) ([][2]string, error) {
+	var out [][2]string
+	err := ns.Do(func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tables, err := c.ListTables()
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			out = append(out, [2]string{nftFamily(t.Family), t.Name})
+		}
 		return nil
+	})
+	return out, err
+}
+
+func nftFamily(f nftables.TableFamily) string {
+	switch f {
+	case nftables.TableFamilyIPv4:
+		return "ip"
+	case nftables.TableFamilyIPv6:
+		return "ip6"
+	case nftables.TableFamilyINet:
+		return "inet"
+	case nftables.TableFamilyARP:
+		return "arp"
+	case nftables.TableFamilyBridge:
+		return "bridge"
+	case nftables.TableFamilyNetdev:
+		return "netdev"
 	}
-	js, err := runIn(ctx, ns, opt.CommandTimeout, "nft", "-j", "list", "ruleset")
-	if err != nil {
-		errf("%v", err)
-		return nil
-	}
-	rs, err := ParseNftJSON(js)
-	if err != nil {
-		errf("nft: %v", err)
-		return nil
-	}
-	if txt, err := runIn(ctx, ns, opt.CommandTimeout, "nft", "list", "ruleset"); err == nil {
-		rs.Text = string(txt)
+	return fmt.Sprintf("family%d", f)
+}
+
+// readNft lists every table; the tables iptables-nft owns (when its backend holds rules, which
+// Snapshot.Iptables already has) are recorded without their rules, the others are read in full
+// with `nft -j list table`.
+func readNft(ctx context.Context, ns *netns.NS, opt Options, tables [][2]string, ipt *Iptables, errf func(string, ...any)) *NftRuleset {
+	rs := &NftRuleset{}
+	nftBackend := ipt != nil && (ipt.Backend == "nft" || (ipt.Other != nil && ipt.Other.Backend == "nft"))
+	for _, t := range tables {
+		fam, name := t[0], t[1]
+		if nftBackend && (fam == "ip" || fam == "ip6") && iptablesTableNames[name] {
+			rs.Tables = append(rs.Tables, &NftTable{Family: fam, Name: name, IptablesNft: true})
+			continue
+		}
+		if !haveTool("nft") {
+			errf("nft not found in PATH: table %s %s not read", fam, name)
+			continue
+		}
+		js, err := runIn(ctx, ns, opt.CommandTimeout, "nft", "-j", "list", "table", fam, name)
+		if err != nil {
+			errf("%v", err)
+			continue
+		}
+		one, err := ParseNftJSON(js)
+		if err != nil {
+			errf("nft: %v", err)
+			continue
+		}
+		rs.Tables = append(rs.Tables, one.Tables...)
 	}
 	return rs
 }
@@ -138,16 +212,4 @@ func readIPSets(ctx context.Context, ns *netns.NS, opt Options, errf func(string
 		return nil
 	}
 	return ParseIPSetSave(out)
-}
-
-// markIptablesNft flags the nft tables that iptables-nft owns.
-func markIptablesNft(n *NftRuleset, ipt *Iptables) {
-	for _, t := range n.Tables {
-		if t.Family != "ip" && t.Family != "ip6" {
-			continue
-		}
-		if ipt.Backend == "nft" && ipt.Tables[t.Name] != nil {
-			t.IptablesNft = true
-		}
-	}
 }

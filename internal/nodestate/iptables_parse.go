@@ -46,7 +46,11 @@ func ParseIptablesSave(b []byte) (*Iptables, error) {
 				if end < 0 {
 					return nil, fmt.Errorf("nodestate: iptables-save line %d: unterminated counters", lineNo)
 				}
-				if n, err := fmt.Sscanf(line[1:end], "%d:%d", &pk, &by); n != 2 || err != nil {
+				a, bs, ok := strings.Cut(line[1:end], ":")
+				var err1, err2 error
+				pk, err1 = strconv.ParseUint(a, 10, 64)
+				by, err2 = strconv.ParseUint(bs, 10, 64)
+				if !ok || err1 != nil || err2 != nil {
 					return nil, fmt.Errorf("nodestate: iptables-save line %d: bad counters %q", lineNo, line[:end+1])
 				}
 				line = strings.TrimSpace(line[end+1:])
@@ -88,6 +92,9 @@ var builtinOpts = map[string]string{
 func parseRule(line string) (IptRule, string) {
 	r := IptRule{Raw: line}
 	toks, ok := tokenize(line)
+	if ok {
+		r.Matches = make([]Match, 0, len(toks)/3)
+	}
 	if !ok || len(toks) < 2 {
 		return r, strings.Fields(line + " ?")[1]
 	}
@@ -116,13 +123,15 @@ func parseRule(line string) (IptRule, string) {
 			if i+1 < len(toks) {
 				r.Target = toks[i+1]
 				r.Goto = t == "-g"
-				r.TargetArgs = append([]string(nil), toks[i+2:]...)
+				if i+2 < len(toks) {
+					r.TargetArgs = toks[i+2 : len(toks) : len(toks)]
+				}
 			}
 			return r, chain
 		case "-s", "-d", "-p", "-i", "-o", "-f":
 			m := Match{Option: t, Negate: negate}
 			if t != "-f" && i+1 < len(toks) {
-				m.Args = []string{toks[i+1]}
+				m.Args = toks[i+1 : i+2 : i+2]
 				i++
 			}
 			r.Matches = append(r.Matches, m)
@@ -135,10 +144,14 @@ func parseRule(line string) (IptRule, string) {
 		}
 		// A module option: collect arguments up to the next option or "!".
 		m := Match{Module: module, Option: t, Negate: negate}
-		for i+1 < len(toks) && !isOption(toks[i+1]) {
-			m.Args = append(m.Args, toks[i+1])
-			i++
+		j := i + 1
+		for j < len(toks) && !isOption(toks[j]) {
+			j++
 		}
+		if j > i+1 {
+			m.Args = toks[i+1 : j : j]
+		}
+		i = j - 1
 		if m.Module == "comment" && m.Option == "--comment" && len(m.Args) > 0 {
 			r.Comment = m.Args[0]
 		}
@@ -153,8 +166,55 @@ func isOption(t string) bool {
 }
 
 // tokenize splits a rule line like a shell would for iptables-save output: double quotes group,
-// backslash escapes the next character inside quotes.
+// backslash escapes the next character inside quotes. Tokens are substrings of s unless they hold
+// an escape.
 func tokenize(s string) ([]string, bool) {
+	if strings.IndexByte(s, '"') < 0 {
+		return strings.Fields(s), true // substrings of s: no copy
+	}
+	toks := make([]string, 0, 32)
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		if s[i] != '"' {
+			j := i
+			for j < len(s) && s[j] != ' ' && s[j] != '\t' && s[j] != '"' {
+				j++
+			}
+			if j < len(s) && s[j] == '"' {
+				// A quote inside a word (rare): fall back to the general form.
+				return tokenizeSlow(s)
+			}
+			toks = append(toks, s[i:j])
+			i = j
+			continue
+		}
+		j := i + 1
+		for j < len(s) && s[j] != '"' {
+			if s[j] == '\\' {
+				return tokenizeSlow(s)
+			}
+			j++
+		}
+		if j == len(s) {
+			return nil, false
+		}
+		if j+1 < len(s) && s[j+1] != ' ' && s[j+1] != '\t' {
+			return tokenizeSlow(s)
+		}
+		toks = append(toks, s[i+1:j])
+		i = j + 1
+	}
+	return toks, true
+}
+
+// tokenizeSlow is tokenize for lines with escapes or quotes inside words.
+func tokenizeSlow(s string) ([]string, bool) {
 	var toks []string
 	var cur strings.Builder
 	inTok, inQuote := false, false

@@ -5,8 +5,6 @@ import "encoding/json"
 // NftRuleset is the nftables ruleset of a namespace (`nft -j list ruleset`), every family.
 type NftRuleset struct {
 	Tables []*NftTable `json:"tables"`
-	// Text is `nft list ruleset` as printed, for people.
-	Text string `json:"-"`
 }
 
 // NftTable is one nftables table.
@@ -19,7 +17,9 @@ type NftTable struct {
 	Sets map[string]*NftSet `json:"sets,omitempty"`
 	// KubeProxy is set for the table kube-proxy's nftables mode writes ("ip kube-proxy").
 	KubeProxy bool `json:"kubeProxy,omitempty"`
-	// IptablesNft is set for tables iptables-nft owns (their rules show in Snapshot.Iptables).
+	// IptablesNft is set for the tables iptables-nft owns (ip/ip6 filter, nat, mangle, raw,
+	// security while the nft backend holds rules): their rules are in Snapshot.Iptables, so they
+	// are listed here without chains (nft needs seconds to print a kube-proxy-sized one).
 	IptablesNft bool `json:"iptablesNft,omitempty"`
 }
 

@@ -175,3 +175,21 @@ func TestWalkNATBounded(t *testing.T) {
 		t.Errorf("steps = %d notes = %q: want the budget note", len(w.Steps), w.Notes)
 	}
 }
+
+func TestTokenize(t *testing.T) {
+	for in, want := range map[string]string{
+		`-A X -m comment --comment "a b" -j Y`: `-A|X|-m|comment|--comment|a b|-j|Y`,
+		`-A X --comment "say \"hi\"" -j Y`:     `-A|X|--comment|say "hi"|-j|Y`,
+		`-A X --comment ""`:                    `-A|X|--comment|`,
+		`-A X --comment ab"c d"`:               `-A|X|--comment|abc d`,
+		"-A X\t-j  Y":                          `-A|X|-j|Y`,
+	} {
+		got, ok := tokenize(in)
+		if !ok || strings.Join(got, "|") != want {
+			t.Errorf("tokenize(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	if _, ok := tokenize(`-A X --comment "open`); ok {
+		t.Error("unterminated quote accepted")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -30,10 +31,39 @@ func take(ctx context.Context, ns *netns.NS, opt Options) (*Snapshot, error) {
 	_ = h.SetSocketTimeout(5 * time.Second)
 
 	s := &Snapshot{Netns: ns.String(), Taken: time.Now()}
-	errf := func(format string, args ...any) { s.Errors = append(s.Errors, fmt.Sprintf(format, args...)) }
+	var mu sync.Mutex
+	errf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		s.Errors = append(s.Errors, fmt.Sprintf(format, args...))
+	}
+
+	// The external commands (iptables-save of a big node takes most of a snapshot's time) run
+	// while netlink is read.
+	var (
+		ipt       *Iptables
+		ipsets    map[string]*IPSet
+		tables    [][2]string
+		tablesErr error
+		ext       = make(chan struct{})
+	)
+	go func() {
+		defer close(ext)
+		var wg sync.WaitGroup
+		if !opt.SkipIptables {
+			wg.Add(1)
+			go func() { defer wg.Done(); ipsets = readIPSets(ctx, ns, opt, errf) }()
+			ipt = readIptables(ctx, ns, opt, errf)
+		}
+		if !opt.SkipNft {
+			tables, tablesErr = nftTables(ns)
+		}
+		wg.Wait()
+	}()
 
 	nlLinks, err := h.LinkList()
 	if err != nil {
+		<-ext
 		return nil, fmt.Errorf("nodestate: list links in %s: %w", ns, err)
 	}
 	names := map[int]string{}
@@ -70,6 +100,7 @@ func take(ctx context.Context, ns *netns.NS, opt Options) (*Snapshot, error) {
 		s.FDB = convertFDB(fdb, names)
 	}
 	if err := ctx.Err(); err != nil {
+		<-ext
 		return nil, fmt.Errorf("nodestate: %w", context.Cause(ctx))
 	}
 	if s.Sysctls, err = readSysctls(ns); err != nil {
@@ -81,14 +112,13 @@ func take(ctx context.Context, ns *netns.NS, opt Options) (*Snapshot, error) {
 			errf("sockets: %v", err)
 		}
 	}
-	if !opt.SkipIptables {
-		s.Iptables = readIptables(ctx, ns, opt, errf)
-		s.IPSets = readIPSets(ctx, ns, opt, errf)
-	}
+	<-ext
+	s.Iptables, s.IPSets = ipt, ipsets
 	if !opt.SkipNft {
-		s.Nft = readNft(ctx, ns, opt, errf)
-		if s.Nft != nil && s.Iptables != nil {
-			markIptablesNft(s.Nft, s.Iptables)
+		if tablesErr != nil {
+			errf("nft tables: %v", tablesErr)
+		} else {
+			s.Nft = readNft(ctx, ns, opt, tables, s.Iptables, errf)
 		}
 	}
 	if !opt.SkipHostFiles {
