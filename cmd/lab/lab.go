@@ -81,8 +81,11 @@ func (o *upOptions) run(ctx context.Context, s *cli.Streams) (*lab.Lab, lab.Faul
 	l, err := lab.Up(ctx, lab.UpOptions{Options: lab.Options{Name: o.name, Nodes: o.nodes, PodsPerNode: o.pods}, Fault: &f,
 		Progressf: s.Progressf})
 	if err != nil {
-		if errors.Is(context.Cause(ctx), cli.ErrTimeout) {
-			return nil, f, cli.Failf("lab up timed out after %s (the lab was removed): %v", o.timeout, err)
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, cli.ErrTimeout):
+			return nil, f, cli.Failf("lab up timed out after %s; the partial lab %s was removed", o.timeout, o.name)
+		case errors.Is(cause, cli.ErrInterrupted):
+			return nil, f, cli.Failf("lab up interrupted; the partial lab %s was removed", o.name)
 		}
 		return nil, f, cli.Failf("%v", err)
 	}
