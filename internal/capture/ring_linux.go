@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -51,6 +53,8 @@ type Handle struct {
 	ifnames  map[int]string
 	vlanBuf  []byte
 	closed   bool
+	file     *os.File        // owns fd once the socket is bound
+	rc       syscall.RawConn // waits for ring blocks in the runtime poller
 }
 
 // Open opens a capture on cfg.Iface inside ns (nil: the current namespace). When Open returns
@@ -138,6 +142,14 @@ func (h *Handle) open() error {
 			return fmt.Errorf("capture: %q: %w", cfg.Iface, ErrNoInterface)
 		}
 		return fmt.Errorf("capture: bind to %q: %w", cfg.Iface, err)
+	}
+	// Hand the socket to Go's poller: Loop then waits in epoll instead of a blocking poll(2).
+	if err := unix.SetNonblock(h.fd, true); err != nil {
+		return fmt.Errorf("capture: non-blocking socket: %w", err)
+	}
+	h.file = os.NewFile(uintptr(h.fd), "packet:"+cfg.Iface)
+	if h.rc, err = h.file.SyscallConn(); err != nil {
+		return fmt.Errorf("capture: socket: %w", err)
 	}
 	h.ifnames = map[int]string{}
 	if ifs, err := net.Interfaces(); err == nil {
@@ -240,46 +252,61 @@ func (h *Handle) UserFiltered() bool { return h.user != nil }
 // When ctx ends, Loop keeps reading for one block timeout so that packets the kernel already
 // captured are delivered, then returns nil. fn returning ErrStop ends Loop with nil; another error
 // from fn is returned as is. An interface that goes down or is deleted ends Loop with an error
-// wrapping ErrInterfaceGone within one poll.
+// wrapping ErrInterfaceGone within one poll interval (100 ms).
+//
+// Loop waits in Go's network poller (epoll), not in a blocking system call: the kernel signals the
+// socket each time it hands a ring block over, and no OS thread is held while waiting.
 func (h *Handle) Loop(ctx context.Context, fn func(*Packet) error) error {
+	// Wake a parked reader as soon as ctx ends.
+	stopWake := context.AfterFunc(ctx, func() { _ = h.file.SetReadDeadline(time.Now()) })
+	defer stopWake()
 	var drainUntil time.Time
-	pfd := []unix.PollFd{{Fd: int32(h.fd), Events: unix.POLLIN | unix.POLLERR}}
 	var p Packet
+	ready := func(uintptr) bool { return h.blockReady() }
 	for {
-		base := h.cur * blockSize
-		status := (*uint32)(unsafe.Pointer(&h.ring[base+bdBlockStatus]))
-		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
-			wait := pollInterval
-			if drainUntil.IsZero() && ctx.Err() != nil {
-				drainUntil = time.Now().Add(h.cfg.BlockTimeout + 20*time.Millisecond)
+		if h.blockReady() {
+			base := h.cur * blockSize
+			err := h.block(base, &p, fn)
+			atomic.StoreUint32(h.status(base), unix.TP_STATUS_KERNEL)
+			h.cur = (h.cur + 1) % h.blocks
+			if err == ErrStop {
+				return nil
 			}
-			if !drainUntil.IsZero() {
-				wait = time.Until(drainUntil)
-				if wait <= 0 {
-					return nil
-				}
-			}
-			pfd[0].Revents = 0
-			if _, err := unix.Poll(pfd, int(wait/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
-				return fmt.Errorf("capture: poll: %w", err)
-			}
-			if pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
-				if err := h.sockErr(); err != nil {
-					return err
-				}
+			if err != nil {
+				return err
 			}
 			continue
 		}
-		err := h.block(base, &p, fn)
-		atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
-		h.cur = (h.cur + 1) % h.blocks
-		if err == ErrStop {
-			return nil
+		deadline := time.Now().Add(pollInterval)
+		if ctx.Err() != nil {
+			if drainUntil.IsZero() {
+				drainUntil = time.Now().Add(h.cfg.BlockTimeout + 20*time.Millisecond)
+			}
+			if !time.Now().Before(drainUntil) {
+				return nil
+			}
+			deadline = drainUntil
 		}
-		if err != nil {
+		_ = h.file.SetReadDeadline(deadline)
+		if err := h.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			if serr := h.sockErr(); serr != nil {
+				return serr
+			}
+			return fmt.Errorf("capture: wait for packets: %w", err)
+		}
+		if err := h.sockErr(); err != nil {
 			return err
 		}
 	}
+}
+
+func (h *Handle) status(base int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&h.ring[base+bdBlockStatus]))
+}
+
+// blockReady reports whether the kernel handed the current block to user space.
+func (h *Handle) blockReady() bool {
+	return atomic.LoadUint32(h.status(h.cur*blockSize))&unix.TP_STATUS_USER != 0
 }
 
 // sockErr reads and clears the socket's pending error.
@@ -408,12 +435,15 @@ func (h *Handle) Close() error {
 		_ = unix.Munmap(h.ring)
 		h.ring = nil
 	}
-	if h.fd >= 0 {
-		err := unix.Close(h.fd)
-		h.fd = -1
-		return err
+	var err error
+	switch {
+	case h.file != nil:
+		err = h.file.Close()
+	case h.fd >= 0:
+		err = unix.Close(h.fd)
 	}
-	return nil
+	h.fd = -1
+	return err
 }
 
 // InterfaceLinkType is the link type a capture on iface inside ns would have (what a filter must

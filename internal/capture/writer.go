@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,10 @@ type WriterOptions struct {
 	// Iface names the interface in the pcapng interface block.
 	Iface string
 }
+
+// writeBuffer is the pcap write buffer: big writes keep system calls (and the Go runtime's
+// scheduler work around them) rare.
+const writeBuffer = 1 << 20
 
 // Writer writes captured packets to a pcap or pcapng file that is valid after every Flush and after
 // Close, whatever ended the capture.
@@ -86,7 +91,7 @@ func NewWriter(out io.Writer, linkType layers.LinkType, snaplen int, opts Writer
 		w.size = cw.n
 		return w, nil
 	}
-	w.bw = bufio.NewWriterSize(cw, 256<<10)
+	w.bw = bufio.NewWriterSize(cw, writeBuffer)
 	w.pcap = pcapgo.NewWriterNanos(w.bw)
 	if err := w.pcap.WriteFileHeader(uint32(snaplen), linkType); err != nil {
 		return nil, fmt.Errorf("capture: pcap header: %w", err)
@@ -117,9 +122,20 @@ func (w *Writer) WritePacket(p *Packet) error {
 		ci.Length = ci.CaptureLength
 	}
 	var err error
-	if w.ng != nil {
+	switch {
+	case w.ng != nil:
 		err = w.ng.WritePacket(ci, p.Data)
-	} else {
+	case w.bw.Available() >= int(rec) || w.bw.Flush() == nil && w.bw.Available() >= int(rec):
+		// The hot path: one append of record header and data into the buffer (what
+		// pcapgo.Writer.WritePacket writes, without its two copies per packet).
+		b := w.bw.AvailableBuffer()
+		b = binary.LittleEndian.AppendUint32(b, uint32(p.Timestamp.Unix()))
+		b = binary.LittleEndian.AppendUint32(b, uint32(p.Timestamp.Nanosecond()))
+		b = binary.LittleEndian.AppendUint32(b, uint32(ci.CaptureLength))
+		b = binary.LittleEndian.AppendUint32(b, uint32(ci.Length))
+		b = append(b, p.Data...)
+		_, err = w.bw.Write(b)
+	default:
 		err = w.pcap.WritePacket(ci, p.Data)
 	}
 	if err != nil {
