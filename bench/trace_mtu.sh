@@ -72,15 +72,18 @@ echo "trace: ratio netdoctor/mtr wall $(ratio "$nd_s" "$mtr_s") (goal <= 0.30), 
 
 mtu_pair() { # label
   settle; zero; t0=$(now)
-  timeout 60 ip netns exec $C tracepath -n $DST >"$TMP/tp.txt" 2>&1 || true
+  # tracepath gives up on a hop after 3 silent probes; -m 6 bounds the black-hole run, stdbuf keeps
+  # its lines if timeout has to stop it.
+  timeout -s INT 40 ip netns exec $C stdbuf -oL tracepath -n -m 6 $DST >"$TMP/tp.txt" 2>&1 || true
   t1=$(now); tp_s=$(secs "$t0" "$t1"); tp_p=$(probes)
   settle; zero; t0=$(now)
   rc=0; ip netns exec $C "$ND" mtu $DST >"$TMP/ndm.txt" || rc=$?
   t1=$(now); nd_s=$(secs "$t0" "$t1"); nd_p=$(probes)
   sed 's/^/  tracepath | /' "$TMP/tp.txt"; sed 's/^/  nd        | /' "$TMP/ndm.txt"
-  tp_pmtu=$(grep -o 'pmtu [0-9]*' "$TMP/tp.txt" | tail -1 | awk '{print $2}')
-  echo "mtu ($1): tracepath ${tp_s}s ${tp_p} probes pmtu ${tp_pmtu:-none}"
-  echo "mtu ($1): netdoctor ${nd_s}s ${nd_p} probes: $(grep -E '^(path MTU|black hole)' "$TMP/ndm.txt" | head -1) exit $rc"
+  tp_pmtu=$(grep -o 'pmtu [0-9]*' "$TMP/tp.txt" | tail -1 | awk '{print $2}' || true)
+  tp_reached=$(grep -c reached "$TMP/tp.txt" || true)
+  echo "mtu ($1): tracepath ${tp_s}s ${tp_p} probes last pmtu ${tp_pmtu:-none}, reached: $([ "$tp_reached" -gt 0 ] && echo yes || echo no)"
+  echo "mtu ($1): netdoctor ${nd_s}s ${nd_p} probes: $(grep -E '^(path MTU|black hole)' "$TMP/ndm.txt" | head -1 || true) exit $rc"
 }
 echo "== mtu (frag-needed arrives)"
 mtu_pair frag-needed
