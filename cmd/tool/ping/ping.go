@@ -23,6 +23,7 @@ type options struct {
 	size     int
 	df       bool
 	wait     time.Duration
+	ttl      int
 	output   string
 	timeout  time.Duration
 }
@@ -57,6 +58,7 @@ Exit status: 0 every probe got its reply, 1 any was lost or answered by an error
 	f.IntVarP(&o.size, "size", "s", icmp.DefaultSize, "ICMP payload bytes, like ping -s")
 	f.BoolVar(&o.df, "df", false, "set don't-fragment (IP_PMTUDISC_DO); needs CAP_NET_RAW")
 	f.DurationVarP(&o.wait, "wait", "W", icmp.DefaultWait, "how long each probe waits for its answer")
+	f.IntVarP(&o.ttl, "ttl", "t", 0, "IP time to live / hop limit, 1-255 (0: the system default)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.timeout, "timeout", 0, "end the run after DUR (default: with -c, what -c, -i and -W imply plus 1s; without -c, none)")
 	o.vantage.AddFlags(f)
@@ -73,6 +75,8 @@ func (o *options) validate() error {
 		return cli.Usagef("ping", "-s %d: the size must be 0 to %d bytes", o.size, icmp.MaxSize)
 	case o.wait <= 0:
 		return cli.Usagef("ping", "-W %v: the wait must be positive", o.wait)
+	case o.ttl < 0 || o.ttl > 255:
+		return cli.Usagef("ping", "-t %d: the TTL must be 1 to 255", o.ttl)
 	case o.timeout < 0:
 		return cli.Usagef("ping", "--timeout %v must not be negative", o.timeout)
 	}
@@ -111,7 +115,7 @@ func run(ctx context.Context, s *cli.Streams, o *options, host string, timeoutSe
 		size = icmp.EmptyPayload
 	}
 	p := &printer{w: s.Out}
-	opts := icmp.Options{Target: host, Count: o.count, Interval: o.interval, Size: size, DF: o.df, Wait: o.wait}
+	opts := icmp.Options{Target: host, Count: o.count, Interval: o.interval, Size: size, DF: o.df, Wait: o.wait, TTL: o.ttl}
 	if format == cli.FormatText {
 		opts.OnStart = p.header
 		opts.OnProbe = p.probe

@@ -56,6 +56,7 @@ func TestBadInputExits2WithOneLine(t *testing.T) {
 		{[]string{"ping", "-i", "0s", "127.0.0.1"}, `netdoctor: -i 0s: the interval must be at least 1ms`},
 		{[]string{"ping", "-s", "70000", "127.0.0.1"}, `netdoctor: -s 70000: the size must be 0 to 65507 bytes`},
 		{[]string{"ping", "-W", "0s", "127.0.0.1"}, `netdoctor: -W 0s: the wait must be positive`},
+		{[]string{"ping", "-t", "300", "127.0.0.1"}, `netdoctor: -t 300: the TTL must be 1 to 255`},
 		{[]string{"ping", "-o", "yaml", "127.0.0.1"}, `netdoctor: unknown output format "yaml": use one of text, json`},
 		{[]string{"ping", "--bogus", "127.0.0.1"}, `netdoctor: unknown flag: --bogus`},
 		{[]string{"ping", "-c", "1", "no-such-host.invalid"}, `netdoctor: unknown host "no-such-host.invalid": give an IP address or a name the host can resolve`},

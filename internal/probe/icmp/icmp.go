@@ -86,6 +86,9 @@ type Options struct {
 	DF bool
 	// Wait is how long each probe waits for its answer (default 2 s).
 	Wait time.Duration
+	// TTL is the IP time-to-live (IPv6 hop limit) of the requests, 1-255; 0 keeps the system default.
+	// A router where it runs out answers with time-exceeded.
+	TTL int
 	// Mode forces a socket mode; empty tries datagram first, then raw.
 	Mode Mode
 	// OnStart, when set, is called once the socket is open, with the result header filled in
@@ -192,6 +195,8 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("probe/icmp: wait %v is negative", o.Wait)
 	case o.Size > MaxSize || o.Size < EmptyPayload:
 		return fmt.Errorf("probe/icmp: size %d is outside 0..%d", o.Size, MaxSize)
+	case o.TTL < 0 || o.TTL > 255:
+		return fmt.Errorf("probe/icmp: TTL %d is outside 1..255", o.TTL)
 	case o.Mode != "" && o.Mode != ModeDatagram && o.Mode != ModeRaw:
 		return fmt.Errorf("probe/icmp: unknown mode %q", o.Mode)
 	case o.DF && o.Mode == ModeDatagram:

@@ -216,6 +216,32 @@ func TestPingICMPErrors(t *testing.T) {
 	}
 }
 
+func TestPingTimeExceededLikeIputils(t *testing.T) {
+	testenv.RequireTool(t, "ping")
+	l := testenv.NewLine(t, 3)
+	l.Hosts[1].Exec(t, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0")
+	router := l.Links[0].RightAddr
+	for _, mode := range []icmp.Mode{icmp.ModeDatagram, icmp.ModeRaw} {
+		allowDatagram(t, l.Hosts[0])
+		r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: l.Addr(2), Count: 2, Interval: 10 * time.Millisecond, TTL: 1, Mode: mode})
+		for _, p := range r.Probes {
+			if p.Outcome != icmp.OutcomeICMPError || p.ICMP.Reason != icmp.ReasonTimeExceeded || p.From.String() != router {
+				t.Errorf("%s: probe %+v (icmp %+v): want time-exceeded from %s", mode, p, p.ICMP, router)
+				continue
+			}
+			// iputils says the same, from the same router.
+			want := "From " + router + " icmp_seq=1 " + p.ICMP.Text()
+			if out, _ := l.Hosts[0].Try("ping", "-n", "-c", "1", "-t", "1", "-W", "1", l.Addr(2)); !strings.Contains(out, want) {
+				t.Errorf("iputils ping -t 1 does not say %q:\n%s", want, out)
+			}
+		}
+	}
+	r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: l.Addr(2), Count: 1, TTL: 2})
+	if !r.OK() || r.Probes[0].TTL != 63 {
+		t.Errorf("TTL 2 reaches the target: %+v", r.Probes)
+	}
+}
+
 func TestPingTimeoutAndLocalNoRoute(t *testing.T) {
 	l := testenv.NewLine(t, 2)
 	l.Hosts[1].Exec(t, "iptables", "-w", "-A", "INPUT", "-p", "icmp", "-j", "DROP")
@@ -295,6 +321,7 @@ func TestPingBadOptions(t *testing.T) {
 		{Target: "127.0.0.1", Count: -1},
 		{Target: "127.0.0.1", Interval: time.Microsecond},
 		{Target: "127.0.0.1", Size: 70000},
+		{Target: "127.0.0.1", TTL: 256},
 		{Target: "127.0.0.1", DF: true, Mode: icmp.ModeDatagram},
 	} {
 		if _, err := icmp.Ping(context.Background(), nil, o); err == nil {

@@ -39,14 +39,14 @@ func openSocket(ns *netns.NS, target netip.Addr, o Options) (*sock, error) {
 	err := ns.Do(func() error {
 		var dgramErr error
 		if !o.DF && o.Mode != ModeRaw {
-			if dgramErr = s.open(ModeDatagram, o.DF); dgramErr == nil {
+			if dgramErr = s.open(ModeDatagram, o); dgramErr == nil {
 				return nil
 			}
 			if o.Mode == ModeDatagram || !permissionErr(dgramErr) {
 				return dgramErr
 			}
 		}
-		if err := s.open(ModeRaw, o.DF); err != nil {
+		if err := s.open(ModeRaw, o); err != nil {
 			if permissionErr(err) {
 				why := "needs CAP_NET_RAW (or net.ipv4.ping_group_range covering your group)"
 				if o.DF {
@@ -79,7 +79,8 @@ func permissionErr(err error) bool {
 	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPROTONOSUPPORT)
 }
 
-func (s *sock) open(mode Mode, df bool) error {
+func (s *sock) open(mode Mode, o Options) error {
+	df := o.DF
 	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
 	if s.v6 {
 		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
@@ -116,6 +117,13 @@ func (s *sock) open(mode Mode, df bool) error {
 		if mode == ModeDatagram {
 			opts = append(opts, struct{ level, name, value int }{unix.SOL_IP, unix.IP_RECVTTL, 1},
 				struct{ level, name, value int }{unix.SOL_IP, unix.IP_RECVERR, 1})
+		}
+	}
+	if o.TTL > 0 {
+		if s.v6 {
+			opts = append(opts, struct{ level, name, value int }{unix.SOL_IPV6, unix.IPV6_UNICAST_HOPS, o.TTL})
+		} else {
+			opts = append(opts, struct{ level, name, value int }{unix.SOL_IP, unix.IP_TTL, o.TTL})
 		}
 	}
 	for _, o := range opts {
@@ -271,20 +279,27 @@ func (s *sock) recv() (p packet, ok bool, err error) {
 	case *unix.SockaddrInet6:
 		p.from = netip.AddrFrom16(sa.Addr).Unmap()
 	}
+	p, ok = s.parse(p, b)
+	return p, ok, nil
+}
+
+// parse decodes a received ICMP message (with its IPv4 header on a raw IPv4 socket) into p; ok is
+// false when it is not about one of this socket's probes. It never panics, whatever b holds.
+func (s *sock) parse(p packet, b []byte) (packet, bool) {
 	if s.mode == ModeRaw && !s.v6 {
 		// A raw IPv4 socket sees the IP header.
 		if len(b) < 20 {
-			return p, false, nil
+			return p, false
 		}
 		ihl := int(b[0]&0x0f) * 4
 		if ihl < 20 || len(b) < ihl {
-			return p, false, nil
+			return p, false
 		}
 		p.ttl = int(b[8])
 		b = b[ihl:]
 	}
 	if len(b) < 8 {
-		return p, false, nil
+		return p, false
 	}
 	typ, code := int(b[0]), int(b[1])
 	replyType := 0
@@ -293,22 +308,22 @@ func (s *sock) recv() (p packet, ok bool, err error) {
 	}
 	if typ == replyType {
 		if s.mode == ModeRaw && int(binary.BigEndian.Uint16(b[4:6])) != s.id {
-			return p, false, nil
+			return p, false
 		}
 		if len(b) >= 16 && len(s.cookie) > 0 && !bytes.Equal(b[8:16], s.cookie) {
-			return p, false, nil
+			return p, false
 		}
 		p.reply, p.seq, p.bytes = true, int(binary.BigEndian.Uint16(b[6:8])), len(b)
-		return p, true, nil
+		return p, true
 	}
 	if s.mode != ModeRaw {
-		return p, false, nil
+		return p, false
 	}
 	return s.parseError(p, typ, code, b)
 }
 
 // parseError matches an ICMP error received on a raw socket to the echo request it quotes.
-func (s *sock) parseError(p packet, typ, code int, b []byte) (packet, bool, error) {
+func (s *sock) parseError(p packet, typ, code int, b []byte) (packet, bool) {
 	var reason Reason
 	var isErr bool
 	if s.v6 {
@@ -317,7 +332,7 @@ func (s *sock) parseError(p packet, typ, code int, b []byte) (packet, bool, erro
 		reason, isErr = ClassifyV4(typ, code)
 	}
 	if !isErr {
-		return p, false, nil
+		return p, false
 	}
 	e := &ErrorReply{IPv6: s.v6, Type: typ, Code: code, Reason: reason, From: p.from}
 	if reason == ReasonFragNeeded {
@@ -331,30 +346,30 @@ func (s *sock) parseError(p packet, typ, code int, b []byte) (packet, bool, erro
 	var echo []byte
 	if s.v6 {
 		if len(inner) < 48 || inner[6] != unix.IPPROTO_ICMPV6 || netip.AddrFrom16([16]byte(inner[24:40])) != s.target {
-			return p, false, nil
+			return p, false
 		}
 		echo = inner[40:]
 		if echo[0] != 128 {
-			return p, false, nil
+			return p, false
 		}
 	} else {
 		if len(inner) < 20 {
-			return p, false, nil
+			return p, false
 		}
 		ihl := int(inner[0]&0x0f) * 4
 		if ihl < 20 || len(inner) < ihl+8 || inner[9] != unix.IPPROTO_ICMP || netip.AddrFrom4([4]byte(inner[16:20])) != s.target {
-			return p, false, nil
+			return p, false
 		}
 		echo = inner[ihl:]
 		if echo[0] != 8 {
-			return p, false, nil
+			return p, false
 		}
 	}
 	if int(binary.BigEndian.Uint16(echo[4:6])) != s.id {
-		return p, false, nil
+		return p, false
 	}
 	p.seq, p.icmp = int(binary.BigEndian.Uint16(echo[6:8])), e
-	return p, true, nil
+	return p, true
 }
 
 // recvErrQueue reads one error-queue entry of a datagram socket and matches it to a probe.
