@@ -155,3 +155,48 @@ func TestOutcomeLines(t *testing.T) {
 		t.Errorf("json %+v", j)
 	}
 }
+
+func TestPIDVantageAndVanishingProcess(t *testing.T) {
+	n := testenv.NewNetNS(t)
+	port := listen(t, n, "127.0.0.1:0")
+	sleeper := n.Start(t, "sleep", "600")
+	// `ip netns exec` execs sleep, so the PID is the sleeper's and it lives in n.
+	pid := strconv.Itoa(sleeper.Process.Pid)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	so, se, code := run(t, "tcping", "--pid", pid, "-c", "2", "-i", "10ms", addr)
+	if code != 0 || se != "" || !strings.Contains(so, "seq=2 connected in ") {
+		t.Fatalf("exit %d stderr %q stdout:\n%s", code, se, so)
+	}
+
+	cmd := exec.Command(binary(t), "tcping", "--pid", pid, "-i", "20ms", addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testenv.Kill(cmd) })
+	buf := make([]byte, 4096)
+	var seen string
+	for !strings.Contains(seen, "seq=2 connected") { // readiness: two attempts printed
+		k, err := out.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v (so far %q, stderr %q)", err, seen, stderr.String())
+		}
+		seen += string(buf[:k])
+	}
+	testenv.Kill(sleeper)
+	for {
+		if _, err := out.Read(buf); err != nil {
+			break
+		}
+	}
+	err = cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || stderr.String() != "netdoctor: process "+pid+" has exited: give the PID of a running process\n" {
+		t.Errorf("err %v stderr %q", err, stderr.String())
+	}
+}
