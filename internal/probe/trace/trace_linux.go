@@ -160,6 +160,13 @@ func (t *tracer) send(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 				prev = sentAt
 			}
 			pace.sent(ttl, sentAt)
+			if r == 0 && t.o.Proto == ProtoUDP && t.o.Interval == 0 {
+				// The destination's port-unreachable replies are rate-limited: find its distance
+				// one TTL at a time instead of spending its whole burst on TTLs past it.
+				if t.awaitAnswer(ctx, ttl, sentAt+min(t.o.Wait, destWait)) {
+					break
+				}
+			}
 		}
 	}
 	return t.o.Rounds, nil
@@ -210,6 +217,35 @@ func (t *tracer) awaitDest(ctx context.Context, until time.Duration) int {
 		case <-ctx.Done():
 			timer.Stop()
 			return 0
+		case <-t.notify:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// awaitAnswer waits until the round-0 probe with this TTL is answered, until (since the start) or
+// ctx ends, and reports whether the destination has answered.
+func (t *tracer) awaitAnswer(ctx context.Context, ttl int, until time.Duration) bool {
+	for {
+		t.mu.Lock()
+		answered := false
+		for _, p := range t.probes {
+			if p.round == 0 && p.ttl == ttl && p.replied {
+				answered = true
+			}
+		}
+		dest := destTTL(t.probes)
+		t.mu.Unlock()
+		left := until - time.Since(t.start)
+		if dest > 0 || answered || left <= 0 {
+			return dest > 0
+		}
+		timer := time.NewTimer(left)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
 		case <-t.notify:
 		case <-timer.C:
 		}
