@@ -80,6 +80,9 @@ type Endpoint struct {
 	Name string
 	// Outside is set for a source outside the cluster (not a pod, not a node).
 	Outside bool
+	// NoNetwork is set for a source pod that has no IP (its sandbox was never set up): there is
+	// nothing to probe from.
+	NoNetwork bool
 }
 
 // String names the endpoint for evidence lines: "pod default/web-1 (10.244.1.5) on node2".

@@ -78,12 +78,19 @@ func Diagnose(ctx context.Context, cfg Config, req Request) (*diag.Report, error
 		env.Logf = func(string, ...any) {}
 	}
 
+	sourceAddress(ctx, env)
 	prefetch(ctx, env)
-	timed("symptom probes", func() {
-		env.Obs, rep.Probes = runSymptomProbes(ctx, cfg.Prober, env)
-	})
 	var summary string
-	env.Symptom, summary = Classify(env.Target, env.Proto, env.Obs)
+	if env.Source.NoNetwork {
+		env.Obs = &check.Observations{}
+		env.Symptom = diag.KindNetworkUnreachable
+		summary = fmt.Sprintf("%s has no IP address: its network was never set up (phase %s)", env.Source, env.Source.Pod.Status.Phase)
+	} else {
+		timed("symptom probes", func() {
+			env.Obs, rep.Probes = runSymptomProbes(ctx, cfg.Prober, env)
+		})
+		env.Symptom, summary = Classify(env.Target, env.Proto, env.Obs)
+	}
 
 	plan := Plan(env.Symptom, cfg.Checks)
 	var checkTimings []diag.Timing
@@ -239,5 +246,29 @@ func prefetch(ctx context.Context, env *check.Env) {
 	}
 	if p := env.Target.Pod; p != nil {
 		go func() { _, _ = env.Views.Pod(ctx, p) }()
+	}
+}
+
+// sourceAddress fills the address of a source known only by its namespace (an outside host, a
+// process): the first global IPv4 address of its namespace.
+func sourceAddress(ctx context.Context, env *check.Env) {
+	s := env.Source
+	if s.IP.IsValid() || s.NoNetwork || env.Views == nil || s.Netns == "" {
+		return
+	}
+	snap, err := env.Views.Netns(ctx, s.Netns)
+	if err != nil || snap == nil {
+		return
+	}
+	for _, l := range snap.Links {
+		if l.Name == "lo" {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if a.IP.Is4() && a.IP.IsGlobalUnicast() {
+				s.IP = a.IP
+				return
+			}
+		}
 	}
 }

@@ -78,6 +78,12 @@ func resolveSource(ctx context.Context, cfg Config, c *kube.Cluster, raw string,
 		if ips := kube.PodIPs(p); len(ips) > 0 {
 			e.IP = ips[0]
 		}
+		if !e.IP.IsValid() {
+			// A pod without an IP has no network namespace to probe from (stuck creating its sandbox):
+			// the checks still run and explain why.
+			e.NoNetwork = true
+			return e, nil
+		}
 		if cfg.Resolver == nil {
 			return nil, badRequest("no way to enter pod %s/%s: no node access configured", s.Namespace, s.Name)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/diag"
+	"github.com/netdoctor/netdoctor/internal/kube"
 )
 
 // Name is the check's stable name.
@@ -102,7 +103,22 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		for i := range env.Cluster.Pods {
 			p := &env.Cluster.Pods[i]
 			if p.Namespace == svc.Namespace && len(svc.Spec.Selector) > 0 && selects(svc.Spec.Selector, p.Labels) {
-				check.Evidencef(f, "DNS pod %s on %s: phase %s %s", p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.Reason)
+				state := string(p.Status.Phase)
+				if p.Status.Reason != "" {
+					state += " " + p.Status.Reason
+				}
+				for _, cs := range p.Status.ContainerStatuses {
+					switch {
+					case cs.State.Waiting != nil:
+						state += fmt.Sprintf(", container %s waiting: %s", cs.Name, cs.State.Waiting.Reason)
+					case cs.State.Terminated != nil:
+						state += fmt.Sprintf(", container %s terminated: %s (exit %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode)
+					}
+					if cs.RestartCount > 0 {
+						state += fmt.Sprintf(", %d restarts", cs.RestartCount)
+					}
+				}
+				check.Evidencef(f, "DNS pod %s/%s on %s: %s, ready %v", p.Namespace, p.Name, p.Spec.NodeName, state, kube.PodReady(p))
 			}
 		}
 		f.Cause = "Every query to the cluster DNS address goes nowhere because no DNS pod backs the service."
@@ -161,6 +177,7 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		}
 	}
 	evid := func(f *diag.Finding) {
+		check.Evidencef(f, "cluster DNS service %s ClusterIP %s, %d ready endpoints", svcName, vip, len(eps.Ready))
 		check.Evidencef(f, "query %s to the DNS ClusterIP %s over UDP: %s, over TCP: %s", qname, vip, vipUDP.Outcome, vipTCP.Outcome)
 		check.Evidencef(f, "the same query straight to the DNS pods: %s; %s", strings.Join(podUDP, ", "), strings.Join(podTCP, ", "))
 	}

@@ -29,7 +29,11 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	for _, n := range env.NodesOnPath() {
 		nodes[n] = nil
 	}
-	for _, p := range stuckPods(env) {
+	stuck := stuckPods(env)
+	if s := env.Source; s.Pod != nil && s.NoNetwork {
+		stuck = append(stuck, s.Pod)
+	}
+	for _, p := range stuck {
 		nodes[p.Spec.NodeName] = append(nodes[p.Spec.NodeName], p)
 	}
 	var names []string
