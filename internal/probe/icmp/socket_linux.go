@@ -133,6 +133,16 @@ func (s *sock) open(mode Mode, o Options) error {
 			return fmt.Errorf("probe/icmp: setsockopt %d/%d on %s socket: %w", o.level, o.name, mode, err)
 		}
 	}
+	if !s.v6 && mode == ModeRaw {
+		// Wake only for what can concern an echo request: reply, unreachable, time exceeded,
+		// parameter problem (the kernel drops the other types before they reach the socket).
+		var pass uint32 = 1<<0 | 1<<3 | 1<<11 | 1<<12
+		if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, int(int32(^pass))); err != nil {
+			unix.Close(fd)
+			s.fd = -1
+			return fmt.Errorf("probe/icmp: ICMP_FILTER: %w", err)
+		}
+	}
 	if s.v6 && mode == ModeRaw {
 		// Only what can concern an echo request: replies and the four error types.
 		var f unix.ICMPv6Filter
