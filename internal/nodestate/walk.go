@@ -15,7 +15,8 @@ import (
 //
 // A rule whose matches cannot be evaluated (an unknown module, an unknown source address, a set
 // that was not read) is listed in Unevaluable; the walk follows both outcomes and marks what it
-// finds assuming the rule matched as Uncertain.
+// finds assuming the rule matched as Uncertain. WalkNAT does not change the snapshot's data and is
+// safe to call from several goroutines (chains are compiled and indexed once, on first use).
 func (s *Snapshot) WalkNAT(p Packet) *NATWalk {
 	w := &NATWalk{Packet: p}
 	if s == nil {

@@ -204,3 +204,20 @@ func kernelDNAT(t *testing.T, n *node, vip, endpoint string) {
 		time.Sleep(50 * time.Millisecond) // polling the kernel's table; there is no event to wait on here
 	}
 }
+
+// TestBothIptablesBackends: kube-proxy's rules in the nft backend and a stray rule written with
+// iptables-legacy: the snapshot names the backend in use and keeps the other, and the walk says so.
+func TestBothIptablesBackends(t *testing.T) {
+	n := buildNode(t, "nft")
+	testenv.RequireTool(t, "iptables-legacy")
+	n.ns.Exec(t, "iptables-legacy", "-t", "nat", "-A", "POSTROUTING", "-s", "10.244.0.0/16", "-j", "MASQUERADE")
+	t.Cleanup(func() { n.ns.Try("iptables-legacy", "-t", "nat", "-F") })
+	s := take(t, n)
+	if s.Iptables == nil || s.Iptables.Backend != "nft" || s.Iptables.Other == nil || s.Iptables.Other.Backend != "legacy" || s.Iptables.Other.Rules != 1 {
+		t.Fatalf("iptables = %+v, want nft with legacy's 1 rule in Other", s.Iptables)
+	}
+	w := s.WalkNAT(pkt("10.244.1.5", "10.96.0.10", "udp", 53, "cni0"))
+	if len(w.Notes) == 0 || !strings.Contains(w.Notes[0], "both iptables backends hold rules (nft: 36, legacy: 1)") {
+		t.Errorf("notes = %q", w.Notes)
+	}
+}
