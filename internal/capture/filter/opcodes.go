@@ -1,0 +1,51 @@
+package filter
+
+// Classic BPF opcode fields (linux/filter.h, bpf(4)); x/net/bpf keeps its own unexported.
+const (
+	clsLD   = 0x00
+	clsLDX  = 0x01
+	clsST   = 0x02
+	clsSTX  = 0x03
+	clsALU  = 0x04
+	clsJMP  = 0x05
+	clsRET  = 0x06
+	clsMISC = 0x07
+
+	sizeW = 0x00
+	sizeH = 0x08
+	sizeB = 0x10
+
+	modeIMM = 0x00
+	modeABS = 0x20
+	modeIND = 0x40
+	modeMEM = 0x60
+	modeLEN = 0x80
+	modeMSH = 0xa0
+
+	aluADD = 0x00
+	aluSUB = 0x10
+	aluMUL = 0x20
+	aluDIV = 0x30
+	aluOR  = 0x40
+	aluAND = 0x50
+	aluLSH = 0x60
+	aluRSH = 0x70
+	aluNEG = 0x80
+	aluMOD = 0x90
+	aluXOR = 0xa0
+
+	jmpJA   = 0x00
+	jmpJEQ  = 0x10
+	jmpJGT  = 0x20
+	jmpJGE  = 0x30
+	jmpJSET = 0x40
+
+	srcK = 0x00
+	srcX = 0x08
+
+	retK = 0x00
+	retA = 0x10
+
+	miscTAX = 0x00
+	miscTXA = 0x80
+)
