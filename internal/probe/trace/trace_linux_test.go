@@ -139,16 +139,23 @@ func TestRateLimitedIsNotLoss(t *testing.T) {
 			t.Errorf("RateLimited %v reached %v destLoss %v, want true true 0", res.RateLimited(), res.Reached, res.DestLossPct)
 		}
 	})
-	t.Run("paced", func(t *testing.T) {
-		t.Parallel()
-		l, target := line(t)
-		res := runTrace(t, l, trace.Options{Target: target, Rounds: 8})
-		for _, h := range res.Hops {
-			if h.Received != 8 || h.Sent != 8 {
-				t.Errorf("hop %d: received %d of %d, want 8 of 8 (rate-limited %d)", h.TTL, h.Received, h.Sent, h.RateLimited)
+	// Paced, every probe is answered; for UDP that includes the destination, whose port-unreachable
+	// replies are rate-limited too.
+	for _, proto := range []trace.Proto{trace.ProtoICMP, trace.ProtoUDP} {
+		t.Run("paced "+string(proto), func(t *testing.T) {
+			t.Parallel()
+			l, target := line(t)
+			res := runTrace(t, l, trace.Options{Target: target, Proto: proto, Rounds: 8})
+			if len(res.Hops) != 3 {
+				t.Fatalf("%d hops, want 3", len(res.Hops))
 			}
-		}
-	})
+			for _, h := range res.Hops {
+				if h.Received != 8 || h.Sent != 8 {
+					t.Errorf("hop %d: received %d of %d, want 8 of 8 (rate-limited %d)", h.TTL, h.Received, h.Sent, h.RateLimited)
+				}
+			}
+		})
+	}
 }
 
 // TestStopsEarly: a cancelled context ends the trace at once with what it measured.
