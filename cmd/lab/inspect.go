@@ -156,6 +156,15 @@ func newVerify(s *cli.Streams) *cobra.Command {
 				if err != nil {
 					return cli.Failf("%v", err)
 				}
+				if f.Verify != nil {
+					// A fault with its own check: run it instead of the flows.
+					if err := f.Verify(ctx, l); err != nil {
+						fmt.Fprintf(s.Out, "lab %s: %s: NO: %v\n", name, want, err)
+						return cli.ErrProblemFound
+					}
+					fmt.Fprintf(s.Out, "lab %s: %s: yes\n", name, want)
+					return nil
+				}
 				flows = l.Expand(f).Flows
 			}
 			bad := 0

@@ -42,6 +42,7 @@ func Catalogue() []lab.Fault {
 		StaleEndpoint(),
 		MissingFDBVTEP(),
 		MissingNeighVTEP(),
+		VXLANPortBlocked(),
 		IPForwardDisabled(),
 		PodCIDRExhausted(),
 		BridgeNFOff(),
