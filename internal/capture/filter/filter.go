@@ -13,8 +13,8 @@
 // after it in the expression looks 4 bytes further. A live AF_PACKET capture does not see the
 // outer tag in the frame bytes (the kernel moves it to metadata); a live capture that needs `vlan`
 // must either reinsert the tag from PACKET_AUXDATA and filter in user space with the same program,
-// or attach a program built with the SKF_AD_VLAN_TAG_PRESENT ancillary loads. Compile reports
-// UsesVLAN through Info so the capture engine can decide.
+// or attach a program built with the SKF_AD_VLAN_TAG_PRESENT ancillary loads (not done here).
+// UsesVLAN tells the capture engine when an expression needs that decision.
 package filter
 
 import (
@@ -107,6 +107,21 @@ func CompileRaw(expr string, linkType int, snaplen int) ([]bpf.RawInstruction, e
 		return nil, fmt.Errorf("filter: internal error, invalid program for %q: %w", expr, err)
 	}
 	return raw, nil
+}
+
+// UsesVLAN reports whether expr contains the `vlan` primitive (whose savefile semantics look at
+// tag bytes a live AF_PACKET socket does not see in the frame).
+func UsesVLAN(expr string) bool {
+	toks, err := lex(expr)
+	if err != nil {
+		return false
+	}
+	for _, t := range toks {
+		if t.is("vlan") {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks what the kernel checks before it accepts a classic BPF program: 1 to 4096

@@ -53,7 +53,7 @@ func (ps *parser) genPorts(t token, lo, hi uint32, ipProto int, dir int, isRange
 	v6at := func(off uint32) node {
 		return atom(func() []insn { return []insn{ldAbs(sizeH, pl+40+off)} }, off)
 	}
-	protos := []uint32{6, 17, 132}
+	protos := []uint32{132, 6, 17} // libpcap's order
 	if ipProto != protoUndef {
 		protos = []uint32{uint32(ipProto)}
 	}
