@@ -40,7 +40,9 @@ Each probe gets one line: a reply, an ICMP error that came back instead (destina
 with its code, frag-needed with the MTU the router announces, time exceeded) with the address that
 sent it, a local error (with --df, "message too long, local MTU N"), or a timeout after -W.
 An unprivileged ICMP socket is used when net.ipv4.ping_group_range allows it, a raw socket
-otherwise or for --df; the header says which.
+otherwise or for --df; the header says which. Without --df the don't-fragment bit is clear, so
+routers may fragment (iputils' default sets it when the packet fits the local MTU); use --df to
+test a path MTU.
 
 Without -c it runs until Ctrl-C (or --timeout) and then prints the summary.
 Exit status: 0 every probe got its reply, 1 any was lost or answered by an error, 2 could not run.`,
