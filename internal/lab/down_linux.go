@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -73,15 +72,12 @@ func Down(ctx context.Context, name string) error {
 	return errors.Join(errs...)
 }
 
-var labSuffix = regexp.MustCompile(`^(underlay|router|vm|node[0-9]+|pod-[a-z0-9.-]+|extra[0-9]+)$`)
-
 // scanNamespaces finds namespaces named like the lab's under /run/netns.
 func scanNamespaces(name string) []string {
 	ents, _ := os.ReadDir("/run/netns")
 	var out []string
 	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), name+"-")
-		if ok && labSuffix.MatchString(rest) {
+		if isLabNamespace(name, e.Name()) {
 			out = append(out, e.Name())
 		}
 	}
