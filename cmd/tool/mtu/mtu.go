@@ -44,13 +44,16 @@ announcing what MTU) or a black hole (the largest size that passes, the smallest
 vanishes), and every probe sent. When a frag-needed arrives the search jumps to the MTU it announces;
 otherwise a binary search finds the exact limit. Sizes are IP packet sizes (like tracepath's pmtu).
 
---proto udp sends UDP datagrams to --port, which must be closed on HOST (its port-unreachable is the
-answer); those answers are rate-limited to about 1/s after 6, so UDP discovery takes longer.
+--proto udp sends UDP datagrams to --port (default 33434), which must be closed on HOST (its
+port-unreachable is the answer); those answers are rate-limited to about 1/s after 6, so UDP discovery
+takes longer. --proto tcp --port P sends TCP SYNs padded to the probe size; HOST's SYN/ACK or RST is
+the answer, so P may be open or closed (useful where ICMP echo is filtered).
 
 Exit status: 0 the path MTU equals the local MTU, 1 it is smaller, a black hole was found, or HOST
 did not answer, 2 could not run.`,
 		Example: `  netdoctor mtu 10.244.1.7 --netns pod1
-  netdoctor mtu 192.0.2.10 --proto udp --port 33434 -o json`,
+  netdoctor mtu 192.0.2.10 --proto udp --port 33434 -o json
+  netdoctor mtu 10.96.0.1 --proto tcp --port 443 --pid 4242`,
 		Args: func(_ *cobra.Command, args []string) error {
 			return cli.ExactArgs(cmdName, 1, "one HOST")(args)
 		},
@@ -60,8 +63,8 @@ did not answer, 2 could not run.`,
 	}
 	f := cmd.Flags()
 	o.vantage.AddFlags(f)
-	f.StringVar(&o.proto, "proto", "icmp", "probe packets: icmp (echo requests) or udp (to a closed --port)")
-	f.IntVar(&o.port, "port", probe.DefaultUDPPort, "destination port for --proto udp")
+	f.StringVar(&o.proto, "proto", "icmp", "probe packets: icmp (echo requests), udp (to a closed --port) or tcp (SYNs to --port)")
+	f.IntVar(&o.port, "port", 0, "destination port: for udp (default 33434, must be closed) or tcp (required)")
 	f.IntVar(&o.max, "max", 0, "largest packet size to try (default: the local route MTU)")
 	f.DurationVar(&o.wait, "wait", probe.DefaultWait, "longest wait for one probe's answer (shorter once a round trip is measured)")
 	f.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: what --wait and the probe bound imply, plus 1s)")
@@ -76,11 +79,11 @@ func run(ctx context.Context, s *cli.Streams, o *options, host string) error {
 	}
 	po := probe.Options{Proto: probe.Proto(o.proto), Port: o.port, Max: o.max, Wait: o.wait}
 	switch {
-	case po.Proto == probe.ProtoTCP:
-		return cli.Usagef(cmdName, "--proto tcp is not supported yet: use icmp or udp")
-	case po.Proto != probe.ProtoICMP && po.Proto != probe.ProtoUDP:
-		return cli.Usagef(cmdName, "--proto %q: use icmp or udp", o.proto)
-	case o.port < 1 || o.port > 65535:
+	case po.Proto != probe.ProtoICMP && po.Proto != probe.ProtoUDP && po.Proto != probe.ProtoTCP:
+		return cli.Usagef(cmdName, "--proto %q: use icmp, udp or tcp", o.proto)
+	case po.Proto == probe.ProtoTCP && o.port == 0:
+		return cli.Usagef(cmdName, "--proto tcp needs --port: the destination port to send SYNs to")
+	case o.port < 0 || o.port > 65535:
 		return cli.Usagef(cmdName, "--port %d: the port must be in 1..65535", o.port)
 	case o.max != 0 && (o.max < probe.MinSize || o.max > probe.MaxSize):
 		return cli.Usagef(cmdName, "--max %d: must be in %d..%d", o.max, probe.MinSize, probe.MaxSize)

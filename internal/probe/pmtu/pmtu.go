@@ -35,7 +35,8 @@ const (
 	// so Port must be closed on the target. Those replies are rate-limited (6 at once, then 1/s), so
 	// UDP probes are paced and a search can take several seconds.
 	ProtoUDP Proto = "udp"
-	// ProtoTCP is reserved: Discover refuses it for now.
+	// ProtoTCP sends TCP SYNs carrying payload up to the probe size (from a raw socket, a fresh source
+	// port each) to Port; the destination's SYN/ACK or RST means "passed". Port may be open or closed.
 	ProtoTCP Proto = "tcp"
 )
 
@@ -55,7 +56,7 @@ type Options struct {
 	Target netip.Addr
 	// Proto is the probe packet kind; empty means ICMP.
 	Proto Proto
-	// Port is the UDP destination port (0: 33434).
+	// Port is the UDP (0: 33434) or TCP (required) destination port.
 	Port int
 	// Max is the largest packet size tried, in bytes of IP packet (0: the local route MTU).
 	Max int
@@ -151,9 +152,11 @@ func (o Options) withDefaults() (Options, error) {
 		o.Proto = ProtoICMP
 	case ProtoICMP, ProtoUDP:
 	case ProtoTCP:
-		return o, fmt.Errorf("probe/pmtu: tcp probes are not supported yet: use icmp or udp")
+		if o.Port == 0 {
+			return o, fmt.Errorf("probe/pmtu: tcp probes need a destination port")
+		}
 	default:
-		return o, fmt.Errorf("probe/pmtu: unknown protocol %q: use icmp or udp", o.Proto)
+		return o, fmt.Errorf("probe/pmtu: unknown protocol %q: use icmp, udp or tcp", o.Proto)
 	}
 	if o.Proto == ProtoUDP && o.Port == 0 {
 		o.Port = DefaultUDPPort

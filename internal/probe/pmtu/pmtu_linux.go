@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ type prober struct {
 	icmp    *net.IPConn
 	udp     *net.UDPConn
 	srcPort uint16
+	tcp     *tcpState
 	answers chan answer
 	seq     uint16
 	// destReplies are the times the destination answered a UDP probe (its port-unreachable messages
@@ -48,7 +50,7 @@ type prober struct {
 func discover(ctx context.Context, ns *netns.NS, o Options) (*Result, error) {
 	start := time.Now()
 	res := &Result{Target: o.Target, Proto: o.Proto}
-	if o.Proto == ProtoUDP {
+	if o.Proto != ProtoICMP {
 		res.Port = o.Port
 	}
 	var err error
@@ -63,15 +65,17 @@ func discover(ctx context.Context, ns *netns.NS, o Options) (*Result, error) {
 		return nil, err
 	}
 	done := make(chan struct{})
-	recvDone := make(chan struct{})
-	go func() { defer close(recvDone); p.receive(done) }()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); p.receive(done) }()
+	if p.tcp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.receiveTCP(done) }()
+	}
 	defer func() {
 		close(done)
-		p.icmp.Close()
-		if p.udp != nil {
-			p.udp.Close()
-		}
-		<-recvDone
+		p.closeAll()
+		wg.Wait()
 	}()
 
 	limit := o.Max
@@ -163,6 +167,12 @@ func (p *prober) open() error {
 			p.udp = u.(*net.UDPConn)
 			p.srcPort = uint16(p.udp.LocalAddr().(*net.UDPAddr).Port)
 		}
+		if p.o.Proto == ProtoTCP {
+			if err := p.openTCP(); err != nil {
+				c.Close()
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -175,16 +185,27 @@ func (p *prober) open() error {
 	if p.udp != nil {
 		conns = append(conns, p.udp)
 	}
+	if p.tcp != nil {
+		conns = append(conns, p.tcp.conn)
+	}
 	for _, c := range conns {
 		if err := setProbeMode(c); err != nil {
-			p.icmp.Close()
-			if p.udp != nil {
-				p.udp.Close()
-			}
+			p.closeAll()
 			return err
 		}
 	}
 	return nil
+}
+
+// closeAll closes every socket the prober opened.
+func (p *prober) closeAll() {
+	p.icmp.Close()
+	if p.udp != nil {
+		p.udp.Close()
+	}
+	if p.tcp != nil {
+		p.tcp.conn.Close()
+	}
 }
 
 func setProbeMode(c syscall.Conn) error {
@@ -226,6 +247,8 @@ func (p *prober) probe(ctx context.Context, size int, wait time.Duration) (Probe
 		_, err = p.icmp.WriteTo(msg, &net.IPAddr{IP: dst})
 	case ProtoUDP:
 		_, err = p.udp.WriteToUDP(make([]byte, size-28), &net.UDPAddr{IP: dst, Port: p.o.Port})
+	case ProtoTCP:
+		err = p.sendTCP(size)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.EMSGSIZE) {
@@ -257,6 +280,8 @@ func (p *prober) probe(ctx context.Context, size int, wait time.Duration) (Probe
 			pr.From = a.from
 			pr.RTTMs = math.Round(float64(a.at.Sub(sent))/float64(time.Microsecond)) / 1000
 			switch {
+			case a.icmpType == tcpAnswer:
+				pr.Outcome = OutcomeOK
 			case a.icmpType == 3 && a.code == 4:
 				pr.Outcome, pr.MTU = OutcomeFragNeeded, a.mtu
 			case a.icmpType == 0, a.icmpType == 3 && a.code == 3 && p.o.Proto == ProtoUDP && a.from == p.o.Target:
@@ -367,6 +392,10 @@ func (p *prober) match(b []byte, from netip.Addr) (answer, bool) {
 			a.seq = binary.BigEndian.Uint16(l4[6:8])
 		case q[9] == 17 && p.o.Proto == ProtoUDP && binary.BigEndian.Uint16(l4[0:2]) == p.srcPort &&
 			int(binary.BigEndian.Uint16(l4[2:4])) == p.o.Port:
+		case q[9] == 6 && p.o.Proto == ProtoTCP && int(binary.BigEndian.Uint16(l4[2:4])) == p.o.Port:
+			if _, ok := p.tcpSize(binary.BigEndian.Uint16(l4[0:2])); !ok {
+				return answer{}, false
+			}
 		default:
 			return answer{}, false
 		}

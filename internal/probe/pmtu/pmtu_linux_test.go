@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,11 +43,24 @@ var tracepathPMTU = regexp.MustCompile(`Resume: pmtu (\d+)`)
 func TestSameAsTracepath(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "tracepath")
-	for _, proto := range []pmtu.Proto{pmtu.ProtoICMP, pmtu.ProtoUDP} {
-		t.Run(string(proto), func(t *testing.T) {
+	for _, tc := range []struct {
+		proto  pmtu.Proto
+		port   int
+		listen bool
+	}{{pmtu.ProtoICMP, 0, false}, {pmtu.ProtoUDP, 0, false}, {pmtu.ProtoTCP, 8080, false}, {pmtu.ProtoTCP, 8081, true}} {
+		name := string(tc.proto)
+		if tc.listen {
+			name += " listening"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l, target := line(t)
-			res := discover(t, l, pmtu.Options{Target: target, Proto: proto})
+			if tc.listen {
+				testenv.RequireTool(t, "socat")
+				l.Hosts[3].Start(t, "socat", "TCP-LISTEN:8081,fork,reuseaddr", "EXEC:cat")
+				waitListen(t, l.Hosts[3], "8081")
+			}
+			res := discover(t, l, pmtu.Options{Target: target, Proto: tc.proto, Port: tc.port})
 			out := l.Hosts[0].Exec(t, "tracepath", "-n", target.String())
 			m := tracepathPMTU.FindStringSubmatch(out)
 			if m == nil {
@@ -81,15 +95,27 @@ func TestSameAsTracepath(t *testing.T) {
 // frag-needed, must not change the answer.
 func TestBlackHole(t *testing.T) {
 	testenv.RequireRoot(t)
+	for _, tc := range []struct {
+		proto pmtu.Proto
+		port  int
+	}{{pmtu.ProtoICMP, 0}, {pmtu.ProtoTCP, 8080}} {
+		t.Run(string(tc.proto), func(t *testing.T) {
+			t.Parallel()
+			blackHole(t, tc.proto, tc.port)
+		})
+	}
+}
+
+func blackHole(t *testing.T, proto pmtu.Proto, port int) {
 	l, target := line(t)
 	// Fill the client's PMTU cache with 1400 first (frag-needed still allowed).
-	first := discover(t, l, pmtu.Options{Target: target})
+	first := discover(t, l, pmtu.Options{Target: target, Proto: proto, Port: port})
 	if first.PathMTU != 1400 {
 		t.Fatalf("PathMTU before the black hole = %d, want 1400", first.PathMTU)
 	}
 	l.Hosts[1].Exec(t, "iptables", "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP")
 	// A generous wait: under a loaded CI machine a late echo reply must not look like a loss.
-	res := discover(t, l, pmtu.Options{Target: target, MinWait: time.Second})
+	res := discover(t, l, pmtu.Options{Target: target, Proto: proto, Port: port, MinWait: time.Second})
 	if !res.BlackHole || res.LargestOK != 1400 || res.SmallestLost != 1401 || res.PathMTU != 1400 {
 		t.Fatalf("blackHole %v largestOK %d smallestLost %d pathMTU %d, want true 1400 1401 1400; probes %+v",
 			res.BlackHole, res.LargestOK, res.SmallestLost, res.PathMTU, res.Probes)
@@ -127,4 +153,17 @@ func TestUnreachable(t *testing.T) {
 	if res.Reached || res.BlackHole || res.PathMTU != 0 {
 		t.Fatalf("reached %v blackHole %v pathMTU %d, want false false 0", res.Reached, res.BlackHole, res.PathMTU)
 	}
+}
+
+// waitListen waits until something listens on TCP port in ns (readiness, not a fixed sleep).
+func waitListen(t *testing.T, ns *testenv.NetNS, port string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err := ns.Try("ss", "-Hltn", "sport = :"+port); err == nil && strings.Contains(out, ":"+port) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling a readiness condition
+	}
+	t.Fatalf("nothing listens on %s in %s", port, ns.Name)
 }

@@ -56,7 +56,14 @@ func run(ctx context.Context, ns *netns.NS, o Options) (*Result, error) {
 	t.start = time.Now()
 	rounds, runErr := t.send(ctx, &wg)
 	if runErr == nil {
-		t.drain(ctx)
+		if ctx.Err() == nil {
+			t.drain(ctx)
+		} else {
+			// Stopped early: give the probes already on the wire a short grace, not the full wait.
+			grace, cancel := context.WithTimeout(context.Background(), min(t.o.Wait, stopGrace))
+			t.drain(grace)
+			cancel()
+		}
 	}
 	close(t.done)
 	t.icmp.Close()
@@ -197,8 +204,9 @@ func (t *tracer) groups(dest, n int) [][]int {
 // destWait bounds how long a round waits for the previous ones to reveal the destination's distance;
 // minGap spaces rounds so that one round's replies are not queued behind the next round's probes.
 const (
-	destWait = 300 * time.Millisecond
-	minGap   = 2 * time.Millisecond
+	stopGrace = 200 * time.Millisecond
+	destWait  = 300 * time.Millisecond
+	minGap    = 2 * time.Millisecond
 )
 
 // awaitDest waits until the destination has answered (and returns its TTL), until (since the start),
