@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,6 +204,7 @@ func testFault(t *testing.T, c *cli, f lab.Fault) {
 		checkDualIP(t, st)
 	case "mtu-blackhole-outside-vm":
 		checkMTUBlackhole(t, st, out)
+		checkRetransmissionsOnTheWire(t, c, st)
 	case "kube-proxy-evicted-new-node":
 		checkKubeProxyEvicted(t, c, st)
 	}
@@ -286,5 +288,65 @@ func checkKubeProxyEvicted(t *testing.T, c *cli, st *lab.State) {
 	coredns := st.Plan.PodsByApp("kube-dns")[0].IP.String()
 	if out, err := dig("@"+coredns, "+short", "web.default.svc.cluster.local"); err != nil || strings.TrimSpace(out) != lab.WebIP.String() {
 		t.Errorf("dig @%s from the new node: %v\n%s", coredns, err, out)
+	}
+}
+
+var segLen = regexp.MustCompile(`length (\d+)$`)
+
+// checkRetransmissionsOnTheWire runs the flows again under tcpdump on the VM's NIC and checks the
+// capture shows full-size segments of the POST, larger than the 1440 tunnel, sent more than once.
+// (The backend pod has MTU 1450 and announces MSS 1410, so full-size packets are 1450 bytes.)
+func checkRetransmissionsOnTheWire(t *testing.T, c *cli, st *lab.State) {
+	testenv.RequireTool(t, "tcpdump")
+	pcap := filepath.Join(testenv.TempDir(t), c.name+".pcap")
+	cmd := exec.Command("ip", "netns", "exec", st.Plan.VM, "tcpdump", "-i", "eth0", "-nn", "-U", "-w", pcap, "tcp port 30080")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer testenv.Kill(cmd)
+	// Readiness: tcpdump says "listening on" once its socket is open.
+	buf := make([]byte, 256)
+	var got string
+	for !strings.Contains(got, "listening on") {
+		n, err := stderr.Read(buf)
+		if err != nil {
+			t.Fatalf("tcpdump did not start: %v: %s", err, got)
+		}
+		got += string(buf[:n])
+	}
+	c.run("lab", "verify", "--name", c.name)
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+	out, err := exec.Command("tcpdump", "-nn", "-r", pcap, "src host "+lab.VMAddr.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v: %s", err, out)
+	}
+	seen := map[string]int{}
+	retrans := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		// Payload + 52 bytes of IP/TCP headers (with timestamps) above the 1440 tunnel MTU.
+		m := segLen.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n+52 <= 1440 {
+			continue
+		}
+		i := strings.Index(line, " seq ")
+		if i < 0 {
+			continue
+		}
+		seq := strings.Fields(line[i+5:])[0]
+		seen[seq]++
+		if seen[seq] == 2 {
+			retrans++
+		}
+	}
+	if retrans == 0 {
+		t.Errorf("no segment larger than the tunnel MTU was retransmitted in the capture:\n%s", out)
 	}
 }

@@ -9,8 +9,10 @@ import (
 
 // MTUBlackholeOutsideVM is seed case 2: the outside VM (MTU 1500) reaches a NodePort through the
 // router, whose link into the node network is a tunnel with MTU 1440; the router's firewall drops the
-// ICMP fragmentation-needed it generates. Both ends announce MSS 1460, so the handshake and a small
-// GET work while full-size segments of a large POST vanish and are retransmitted until it times out.
+// ICMP fragmentation-needed it generates. The VM announces MSS 1460 and the backend pod (MTU 1450)
+// MSS 1410, so full-size segments are 1450-byte packets: above the tunnel's 1440. The handshake and a
+// small GET work while the full-size segments of a large POST vanish and are retransmitted until it
+// times out; DF pings show 1440 bytes pass and larger packets vanish without an ICMP error.
 func MTUBlackholeOutsideVM() lab.Fault {
 	return lab.Fault{
 		Name:        "mtu-blackhole-outside-vm",
@@ -22,7 +24,7 @@ func MTUBlackholeOutsideVM() lab.Fault {
 		Fix:     "lower the VM's MTU (or its route MTU) to 1440, or let ICMP fragmentation-needed through the router firewall, or clamp TCP MSS to the path MTU on the router",
 		Request: lab.Request{From: vmNetns, To: nodePort, Proto: "tcp", Size: 200000},
 		Facts: map[string]string{
-			"client_mtu": "1500", "tunnel_mtu": "1440", "largest_packet": "1440", "interface": "tun0", "dropped": "icmp fragmentation-needed",
+			"client_mtu": "1500", "tunnel_mtu": "1440", "largest_packet": "1440", "segment_packet": "1450", "interface": "tun0", "dropped": "icmp fragmentation-needed",
 		},
 		Inject: func(ctx context.Context, l *lab.Lab) error {
 			p := l.Plan
