@@ -16,6 +16,10 @@ var (
 	reTimer      = regexp.MustCompile(`(_timer|_timeout)\s+[\d.]+`)
 	reOperState  = regexp.MustCompile(` state [A-Z]+ `)
 	reTentative  = regexp.MustCompile(` tentative`)
+	// ip resolves a peer's netns id to a name by asking about every /run/netns entry; a namespace
+	// another test deletes meanwhile makes it print an error or fall back to the id.
+	reLinkNetns = regexp.MustCompile(`link-netns(id)? \S+`)
+	reNetnsErr  = regexp.MustCompile(`(?m)^Error: Peer netns reference is invalid\.\n?`)
 )
 
 // CaptureNetNS returns a normalised text snapshot of n's configuration, read inside n: links
@@ -52,9 +56,11 @@ func CaptureNetNS(t testing.TB, n *NetNS) string {
 	}
 	// The operational state follows carrier and the bridge's forward delay, not configuration.
 	section("links", func(t string) string {
+		t = reNetnsErr.ReplaceAllString(reLinkNetns.ReplaceAllString(t, "link-netns"), "")
 		return reOperState.ReplaceAllString(reTimer.ReplaceAllString(t, "$1"), " ")
 	}, "ip", "-d", "link", "show")
 	section("addrs", func(t string) string {
+		t = reNetnsErr.ReplaceAllString(reLinkNetns.ReplaceAllString(t, "link-netns"), "")
 		t = reTentative.ReplaceAllString(reLft.ReplaceAllString(t, ""), "")
 		return reOperState.ReplaceAllString(t, " ")
 	}, "ip", "addr", "show")
