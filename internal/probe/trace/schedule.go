@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -13,8 +14,10 @@ type pacer struct {
 	burst  int
 	refill time.Duration
 	margin time.Duration // extra credit required, for jiffy rounding and network jitter
-	// sends holds, per key (a TTL), the send times of its probes.
-	sends map[int][]time.Duration
+	// sends holds, per key (a TTL), the send times of its probes; denials the send times of probes
+	// the responder did not answer for lack of credit (observed, not modelled).
+	sends   map[int][]time.Duration
+	denials map[int][]time.Duration
 }
 
 // pacingMargin is the safety added to every computed send time: a few jiffies at HZ=100..1000 plus
@@ -22,7 +25,8 @@ type pacer struct {
 const pacingMargin = 25 * time.Millisecond
 
 func newPacer(burst int, refill time.Duration) *pacer {
-	return &pacer{burst: burst, refill: refill, margin: pacingMargin, sends: map[int][]time.Duration{}}
+	return &pacer{burst: burst, refill: refill, margin: pacingMargin, sends: map[int][]time.Duration{},
+		denials: map[int][]time.Duration{}}
 }
 
 // sent records a probe sent at t (time since the start) under key (its TTL).
@@ -30,17 +34,33 @@ func (p *pacer) sent(key int, t time.Duration) {
 	p.sends[key] = append(p.sends[key], t)
 }
 
-// credit replays the bucket of one responder and returns its credit just after the last send and
-// the time of that send.
-func (p *pacer) credit(times []time.Duration) (time.Duration, time.Duration) {
+// denied records that the responder of key skipped the reply to a probe sent at t although the
+// model expected one: its bucket was empty then (another prober, an earlier run). The bucket is taken
+// as empty at t.
+func (p *pacer) denied(key int, t time.Duration) {
+	p.denials[key] = append(p.denials[key], t)
+}
+
+// event is a send, or an observed denial, in a bucket's history.
+type event struct {
+	at     time.Duration
+	denied bool
+}
+
+// credit replays the bucket of one responder and returns its credit just after the last event and
+// the time of that event.
+func (p *pacer) credit(events []event) (time.Duration, time.Duration) {
 	capacity := time.Duration(p.burst) * p.refill
 	credit, last := capacity, time.Duration(0)
-	for i, t := range times {
+	for i, e := range events {
 		if i > 0 {
-			credit = min(capacity, credit+t-last)
+			credit = min(capacity, credit+e.at-last)
 		}
-		last = t
-		if credit > p.refill {
+		last = e.at
+		switch {
+		case e.denied:
+			credit = 0
+		case credit > p.refill:
 			credit -= p.refill
 		}
 	}
@@ -53,15 +73,31 @@ func (p *pacer) credit(times []time.Duration) (time.Duration, time.Duration) {
 func (p *pacer) next(now time.Duration, groups [][]int) time.Duration {
 	at := now
 	for _, g := range groups {
-		var times []time.Duration
+		var events []event
 		for _, k := range g {
-			times = append(times, p.sends[k]...)
+			for _, t := range p.sends[k] {
+				events = append(events, event{at: t})
+			}
+			for _, t := range p.denials[k] {
+				events = append(events, event{at: t, denied: true})
+			}
 		}
-		if len(times) == 0 {
+		if len(events) == 0 {
 			continue
 		}
-		slices.Sort(times)
-		credit, last := p.credit(times)
+		// A denial sorts after the send it is about (same time), so it wins.
+		slices.SortStableFunc(events, func(a, b event) int {
+			switch {
+			case a.at != b.at:
+				return cmp.Compare(a.at, b.at)
+			case a.denied == b.denied:
+				return 0
+			case a.denied:
+				return 1
+			}
+			return -1
+		})
+		credit, last := p.credit(events)
 		need := p.refill + p.margin
 		if credit >= need {
 			continue

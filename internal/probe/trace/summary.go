@@ -15,6 +15,7 @@ type probe struct {
 	from       netip.Addr // who answered
 	rtt        time.Duration
 	unreach    string // an ICMP destination-unreachable that is not the expected final answer
+	denied     bool   // already reported to the pacer as a skipped reply
 }
 
 // destTTL is the smallest TTL the destination answered, 0 if it never did.

@@ -142,11 +142,12 @@ func (t *tracer) send(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 		if dest > 0 {
 			n = dest
 		}
+		silent := t.observeDenials(pace)
 		var at time.Duration
 		if t.o.Interval > 0 {
 			at = time.Duration(r) * t.o.Interval
 		} else {
-			at = pace.next(max(time.Since(t.start), prev+minGap), t.groups(dest, n))
+			at = pace.next(max(time.Since(t.start), prev+minGap), t.groups(dest, n, silent))
 		}
 		if d := at - time.Since(t.start); d > 0 {
 			timer.Reset(d)
@@ -182,14 +183,16 @@ func (t *tracer) send(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 // groups lists the rate-limit buckets the next round draws on: one per router before the
 // destination, plus the destination's own for UDP (its port-unreachable replies are rate-limited
 // too; echo replies and TCP answers are not), which every TTL at or past it feeds.
-func (t *tracer) groups(dest, n int) [][]int {
+func (t *tracer) groups(dest, n int, silent map[int]bool) [][]int {
 	var g [][]int
 	routers := n
 	if dest > 0 {
 		routers = dest - 1
 	}
 	for ttl := 1; ttl <= routers; ttl++ {
-		g = append(g, []int{ttl})
+		if !silent[ttl] {
+			g = append(g, []int{ttl})
+		}
 	}
 	if dest > 0 && t.o.Proto == ProtoUDP {
 		var all []int
@@ -230,6 +233,39 @@ func (t *tracer) awaitDest(ctx context.Context, until time.Duration) int {
 		}
 		timer.Stop()
 	}
+}
+
+// observeDenials tells the pacer about replies a router skipped although a deeper TTL of the same
+// round answered: its bucket was emptier than modelled (an earlier trace, another prober), so the next
+// rounds wait for it to refill. It returns the TTLs that look silent (never answered, skipped twice):
+// routers that do not send time-exceeded at all, which pacing cannot help and must not slow down.
+func (t *tracer) observeDenials(pace *pacer) map[int]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	deep := map[int]int{}
+	answered, skipped := map[int]int{}, map[int]int{}
+	for _, p := range t.probes {
+		if p.replied {
+			deep[p.round] = max(deep[p.round], p.ttl)
+			answered[p.ttl]++
+		}
+	}
+	for _, p := range t.probes {
+		if !p.replied && deep[p.round] > p.ttl {
+			skipped[p.ttl]++
+			if !p.denied {
+				p.denied = true
+				pace.denied(p.ttl, p.sentAt)
+			}
+		}
+	}
+	silent := map[int]bool{}
+	for ttl, n := range skipped {
+		if n >= 2 && answered[ttl] == 0 {
+			silent[ttl] = true
+		}
+	}
+	return silent
 }
 
 // awaitAnswer waits until the round-0 probe with this TTL is answered, until (since the start) or

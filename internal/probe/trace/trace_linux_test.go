@@ -177,3 +177,19 @@ func TestStopsEarly(t *testing.T) {
 		t.Errorf("stopped %q rounds %d reached %v, want a reason, 0 < rounds < 100, reached", res.Stopped, res.Rounds, res.Reached)
 	}
 }
+
+// TestBackToBack: a second trace right after one that emptied the routers' rate-limit buckets sees
+// its first replies skipped, then waits for the buckets to refill instead of losing the whole burst.
+func TestBackToBack(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	l, target := line(t)
+	runTrace(t, l, trace.Options{Target: target, Rounds: 8})
+	res := runTrace(t, l, trace.Options{Target: target, Rounds: 6})
+	for _, h := range res.Hops[:2] {
+		if h.Lost != 0 || h.RateLimited > 2 || h.Received+h.RateLimited != h.Sent {
+			t.Errorf("hop %d: received %d rate-limited %d lost %d of %d, want no loss and at most 2 rate-limited",
+				h.TTL, h.Received, h.RateLimited, h.Lost, h.Sent)
+		}
+	}
+}
