@@ -4,11 +4,16 @@ package nodestate_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/netdoctor/netdoctor/internal/netns"
 	"github.com/netdoctor/netdoctor/internal/nodestate"
 	"github.com/netdoctor/netdoctor/internal/testenv"
 )
@@ -128,6 +133,12 @@ func TestSnapshotNode(t *testing.T) {
 	if !s.Sysctls.IPForward || s.Sysctls.RPFilter["eth0"] != 2 || s.Sysctls.Forwarding["eth0"] != 1 {
 		t.Errorf("sysctls = %+v, want ip_forward on, eth0 rp_filter 2, forwarding 1", s.Sysctls)
 	}
+	// Read inside the namespace, not the test's own: these devices exist only there.
+	for _, dev := range []string{"vethpod1", "cni0", "flannel.1"} {
+		if _, ok := s.Sysctls.RPFilter[dev]; !ok {
+			t.Errorf("no rp_filter for %s: %v", dev, s.Sysctls.RPFilter)
+		}
+	}
 	if !s.ListensOn("tcp", 10250) || s.ListensOn("tcp", 10251) {
 		t.Errorf("ListensOn tcp 10250 = %v, 10251 = %v; sockets %+v", s.ListensOn("tcp", 10250), s.ListensOn("tcp", 10251), s.Sockets)
 	}
@@ -178,5 +189,45 @@ func TestSnapshotNode(t *testing.T) {
 	}
 	if r := ipam["mynet"]; r.Range != "10.22.0.0/28" || r.Used != 1 || r.Free != 12 {
 		t.Errorf("mynet IPAM = %+v, want 1 used 12 free", r)
+	}
+}
+
+// TestSnapshotByPID reads a pod's namespace through a process inside it, as --pid does.
+func TestSnapshotByPID(t *testing.T) {
+	n := buildNode(t, "")
+	cmd := n.pod.Start(t, "sleep", "60")
+	// ip netns exec forks sleep: wait until the child is in the pod's namespace.
+	var pid int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command("pgrep", "-P", strconv.Itoa(cmd.Process.Pid)).Output()
+		if p, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil {
+			pid = p
+		} else {
+			pid = cmd.Process.Pid // ip netns exec may exec sleep in place
+		}
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && strings.Contains(target, strconv.FormatUint(n.pod.NS.Inode(), 10)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never entered %s", pid, n.pod.Name)
+		}
+		time.Sleep(20 * time.Millisecond) // polling /proc: no event exists for "entered a namespace"
+	}
+	ns, err := netns.OpenPID(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	s, err := nodestate.Take(context.Background(), ns, nodestate.Options{SkipHostFiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth0 := s.Link("eth0")
+	if eth0 == nil || len(eth0.Addrs) == 0 || eth0.Addrs[0].IP.String() != "10.244.1.5" || s.Link("cni0") != nil {
+		t.Errorf("pod snapshot eth0 = %+v (cni0 %v): want the pod's 10.244.1.5 and no cni0", eth0, s.Link("cni0") != nil)
+	}
+	if s.Netns != fmt.Sprintf("process %d", pid) {
+		t.Errorf("Netns = %q", s.Netns)
 	}
 }
