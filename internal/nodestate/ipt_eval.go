@@ -187,6 +187,13 @@ func (iw *iptWalker) evalCond(c *cond, st pstate) (matchKind, float64, string) {
 		if m.Option == "--return-nomatch" || m.Option == "--exist" {
 			return mYes, 0, ""
 		}
+	case "recent":
+		switch m.Option {
+		case "--set", "--name", "--mask", "--rsource", "--rdest", "--seconds", "--reap", "--hitcount", "--rttl":
+			return mYes, 0, "" // --set always matches (it records the source); the rest qualify --rcheck
+		case "--rcheck", "--update":
+			return mUnknown, 0, "-m recent " + m.Option + " (session affinity: depends on earlier connections)"
+		}
 	case "icmp", "icmp6":
 		return boolKind(false, m.Negate), 0, "" // the walked packet is tcp/udp/sctp
 	}

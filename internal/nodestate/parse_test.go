@@ -193,3 +193,38 @@ func TestTokenize(t *testing.T) {
 		t.Error("unterminated quote accepted")
 	}
 }
+
+// TestWalkNATSessionAffinity: kube-proxy's ClientIP affinity rules (-m recent) cannot be evaluated
+// from state (they depend on earlier connections); --set in the endpoint chain always matches.
+func TestWalkNATSessionAffinity(t *testing.T) {
+	in := `*nat
+:PREROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-AFF - [0:0]
+:KUBE-SEP-A - [0:0]
+:KUBE-SEP-B - [0:0]
+-A PREROUTING -j KUBE-SERVICES
+-A KUBE-SERVICES -d 10.96.7.7/32 -p tcp -m comment --comment "default/sticky:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-AFF
+-A KUBE-SVC-AFF -m comment --comment "default/sticky:http -> 10.244.1.10:80" -m recent --name KUBE-SEP-A --mask 255.255.255.255 --rsource --rcheck --seconds 10800 --reap -j KUBE-SEP-A
+-A KUBE-SVC-AFF -m comment --comment "default/sticky:http -> 10.244.1.10:80" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-A
+-A KUBE-SVC-AFF -m comment --comment "default/sticky:http -> 10.244.1.11:80" -j KUBE-SEP-B
+-A KUBE-SEP-A -p tcp -m comment --comment "default/sticky:http" -m recent --set --name KUBE-SEP-A --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.10:80
+-A KUBE-SEP-B -p tcp -m comment --comment "default/sticky:http" -m recent --set --name KUBE-SEP-B --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.11:80
+COMMIT
+`
+	ipt, err := ParseIptablesSave([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Snapshot{Iptables: ipt}
+	w := s.WalkNAT(Packet{Src: netip.MustParseAddr("10.244.2.2"), Dst: netip.MustParseAddr("10.96.7.7"), Proto: "tcp", DstPort: 80, InIface: "cni0"})
+	if len(w.Endpoints) != 2 || w.Endpoints[0].Probability != 0.5 || w.Endpoints[1].Probability != 0.5 || w.Service != "default/sticky:http" {
+		t.Errorf("endpoints = %+v service %q", w.Endpoints, w.Service)
+	}
+	if len(w.Unevaluable) != 1 || !strings.Contains(w.Unevaluable[0], "rule 1 of nat/KUBE-SVC-AFF (-m recent --rcheck (session affinity") {
+		t.Errorf("unevaluable = %q", w.Unevaluable)
+	}
+	if w := s.WalkNAT(Packet{Dst: netip.MustParseAddr("fd00::1"), Proto: "tcp", DstPort: 80}); w.Matched || len(w.Notes) != 1 {
+		t.Errorf("IPv6 walk = %+v", w)
+	}
+}

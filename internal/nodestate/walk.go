@@ -26,6 +26,11 @@ func (s *Snapshot) WalkNAT(p Packet) *NATWalk {
 		p.Proto = "tcp"
 		w.Packet.Proto = "tcp"
 	}
+	if p.Dst.Is6() && !p.Dst.Is4In6() {
+		w.Notes = append(w.Notes, "IPv6 destination: the walker follows IPv4 NAT only (ip6tables and nftables ip6 tables are not walked)")
+		return w
+	}
+	p.Dst, p.Src = p.Dst.Unmap(), p.Src.Unmap()
 	if ipt := s.Iptables; ipt != nil && ipt.Tables["nat"] != nil && ipt.Rules > 0 {
 		w.Backend = "iptables-" + ipt.Backend
 		if ipt.Other != nil {
