@@ -339,3 +339,37 @@ func TestPingBadOptions(t *testing.T) {
 		t.Errorf("unknown host: %v, want ErrResolve", err)
 	}
 }
+
+func TestPingIPv6Errors(t *testing.T) {
+	testenv.RequireTool(t, "ip6tables")
+	l := testenv.NewLine6(t, 3, 1500, 1400)
+	allowDatagram(t, l.Hosts[0])
+	router, target := netip.MustParseAddr(l.Links[0].RightAddr), l.Addr(2)
+	l.Hosts[1].Exec(t, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0")
+
+	r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: target, Count: 2, Interval: 10 * time.Millisecond})
+	if !r.OK() || r.Probes[0].TTL != 63 || r.Probes[0].From.String() != target {
+		t.Fatalf("IPv6 ping: %+v", r.Probes)
+	}
+	r = mustPing(t, l.Hosts[0].NS, icmp.Options{Target: target, Count: 2, Interval: 50 * time.Millisecond, Size: 1400, DF: true})
+	p := r.Probes[0]
+	if p.Outcome != icmp.OutcomeICMPError || p.ICMP.Reason != icmp.ReasonFragNeeded || p.ICMP.MTU != 1400 ||
+		p.From != router || p.ICMP.Text() != "Packet too big: mtu=1400" {
+		t.Errorf("probe %+v icmp %+v: want packet too big, mtu 1400, from %s", p, p.ICMP, router)
+	}
+	if p := r.Probes[1]; p.Outcome != icmp.OutcomeLocalError || p.LocalMTU != 1400 {
+		t.Errorf("probe %+v: want a local error with MTU 1400", p)
+	}
+
+	rule := []string{"FORWARD", "-p", "icmpv6", "--icmpv6-type", "echo-request", "-j", "REJECT", "--reject-with", "icmp6-adm-prohibited"}
+	l.Hosts[1].Exec(t, "ip6tables", append([]string{"-w", "-A"}, rule...)...)
+	for _, mode := range []icmp.Mode{icmp.ModeDatagram, icmp.ModeRaw} {
+		r = mustPing(t, l.Hosts[0].NS, icmp.Options{Target: target, Count: 2, Interval: 10 * time.Millisecond, Mode: mode})
+		for _, p := range r.Probes {
+			if p.Outcome != icmp.OutcomeICMPError || !p.ICMP.IPv6 || p.ICMP.Type != 1 || p.ICMP.Code != 1 ||
+				p.ICMP.Reason != icmp.ReasonAdminProhibited || p.From != router {
+				t.Errorf("%s: probe %+v icmp %+v: want admin-prohibited (1/1) from %s", mode, p, p.ICMP, router)
+			}
+		}
+	}
+}

@@ -218,3 +218,21 @@ func TestIPv6Loopback(t *testing.T) {
 		t.Errorf("attempt %+v: want refused", a)
 	}
 }
+
+func TestIPv6Unreachable(t *testing.T) {
+	testenv.RequireTool(t, "ip6tables")
+	l := testenv.NewLine6(t, 3)
+	router := netip.MustParseAddr(l.Links[0].RightAddr)
+	port := listen(t, l.Hosts[2], net.JoinHostPort(l.Addr(2), "0"))
+	addr := net.JoinHostPort(l.Addr(2), strconv.Itoa(port))
+	r := mustPing(t, l.Hosts[0].NS, tcp.Options{Addr: addr, Count: 1})
+	if a := r.Attempts[0]; a.Outcome != tcp.OutcomeConnected {
+		t.Fatalf("attempt %+v: want connected", a)
+	}
+	l.Hosts[1].Exec(t, "ip6tables", "-w", "-A", "FORWARD", "-p", "tcp", "-j", "REJECT", "--reject-with", "icmp6-adm-prohibited")
+	r = mustPing(t, l.Hosts[0].NS, tcp.Options{Addr: addr, Count: 1})
+	if a := r.Attempts[0]; a.Outcome != tcp.OutcomeUnreachable || a.Reason != tcp.Reason(icmp.ReasonAdminProhibited) ||
+		a.From != router || a.ICMP == nil || !a.ICMP.IPv6 || a.ICMP.Type != 1 || a.ICMP.Code != 1 {
+		t.Errorf("attempt %+v icmp %+v: want unreachable admin-prohibited (ICMPv6 1/1) from %s", a, a.ICMP, router)
+	}
+}
