@@ -26,10 +26,12 @@ type common struct {
 	timeout time.Duration
 }
 
-func (c *common) addFlags(cmd *cobra.Command) {
+func (c *common) addFlags(cmd *cobra.Command, withRoot bool) {
 	f := cmd.Flags()
 	c.vantage.AddFlags(f)
-	f.StringVar(&c.root, "root", "/", "directory the node's files are under (etc/cni/net.d, var/lib/cni/networks, run/flannel, var/lib/kubelet)")
+	if withRoot {
+		f.StringVar(&c.root, "root", "/", "directory the node's files are under (etc/cni/net.d, var/lib/cni/networks, run/flannel, var/lib/kubelet)")
+	}
 	f.StringVarP(&c.output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after DUR")
 }
@@ -91,7 +93,7 @@ Exit status: 0 it was read, 2 it could not be read (no such namespace, no permis
 			return runSnapshot(cmd.Context(), s, o)
 		},
 	}
-	o.addFlags(c)
+	o.addFlags(c, true)
 	c.AddCommand(newNAT(s), newRoute(s))
 	return c
 }

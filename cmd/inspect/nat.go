@@ -44,7 +44,7 @@ endpoints, 2 could not run.`,
 			return runNAT(cmd.Context(), s, o)
 		},
 	}
-	o.addFlags(c)
+	o.addFlags(c, false)
 	f := c.Flags()
 	f.StringVar(&o.to, "to", "", "destination VIP:PORT, optionally /tcp, /udp or /sctp (default tcp)")
 	f.StringVar(&o.fromIface, "from-iface", "", "interface the packet arrives on (PREROUTING); without it the packet is sent from the namespace (OUTPUT)")
@@ -92,7 +92,7 @@ func runNAT(ctx context.Context, s *cli.Streams, o *natOptions) error {
 		return err
 	}
 	defer done()
-	snap, err := nodestate.Take(ctx, ns, nodestate.Options{Root: o.root, SkipSockets: true, SkipHostFiles: true, CommandTimeout: o.timeout})
+	snap, err := nodestate.Take(ctx, ns, nodestate.Options{SkipSockets: true, SkipHostFiles: true, CommandTimeout: o.timeout})
 	if err != nil {
 		return o.failure(ctx, err)
 	}

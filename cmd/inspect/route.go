@@ -37,7 +37,7 @@ VXLAN device cannot encapsulate it (no neighbour or FDB entry), 2 could not run.
 			return runRoute(cmd.Context(), s, o)
 		},
 	}
-	o.common.addFlags(c)
+	o.common.addFlags(c, false)
 	f := c.Flags()
 	f.StringVar(&o.to, "to", "", "destination IP address")
 	f.StringVar(&o.fromIface, "from-iface", "", "interface a forwarded packet arrives on (needs --src)")
