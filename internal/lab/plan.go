@@ -42,6 +42,7 @@ const (
 	WebTargetPort = 8080  // the web pods' containerPort
 	WebNodePort   = 30080 // default/web NodePort
 	VMPort        = 8080  // the outside VM's HTTP server
+	WebEchoPort   = 9000  // UDP echo port of the web (and client) pods, also a port of Service web
 	MaxNodes      = 100
 	// DynamicAddrLifetime is the valid_lft in seconds of a DHCP-style address (finite, so `dynamic`).
 	DynamicAddrLifetime = 86400
@@ -199,7 +200,7 @@ func NewPlan(o Options) (*Plan, error) {
 	}
 	// Two CoreDNS replicas and two web replicas on the first two nodes; a client pod on every node.
 	dnsPorts := []Port{{Name: "dns", Port: 53, Proto: "udp"}, {Name: "dns-tcp", Port: 53, Proto: "tcp"}, {Name: "metrics", Port: 9153, Proto: "tcp"}}
-	webPorts := []Port{{Name: "http", Port: WebTargetPort, Proto: "tcp"}}
+	webPorts := []Port{{Name: "http", Port: WebTargetPort, Proto: "tcp"}, {Name: "echo", Port: WebEchoPort, Proto: "udp"}}
 	for i := 0; i < 2; i++ {
 		p.addPod("kube-system", "coredns", p.Nodes[i].Name, dnsPorts, i).DNS = true
 	}
@@ -228,7 +229,8 @@ func NewPlan(o Options) (*Plan, error) {
 			{Name: "dns-tcp", Port: 53, TargetPort: 53, Proto: "tcp"},
 			{Name: "metrics", Port: 9153, TargetPort: 9153, Proto: "tcp"}}},
 		{Namespace: "default", Name: "web", ClusterIP: WebIP, Type: "NodePort", App: "web", Ports: []ServicePort{
-			{Name: "http", Port: WebPort, TargetPort: WebTargetPort, NodePort: WebNodePort, Proto: "tcp"}}},
+			{Name: "http", Port: WebPort, TargetPort: WebTargetPort, NodePort: WebNodePort, Proto: "tcp"},
+			{Name: "echo", Port: WebEchoPort, TargetPort: WebEchoPort, NodePort: WebNodePort + 1, Proto: "udp"}}},
 	}
 	if err := p.AllocateIPs(); err != nil {
 		return nil, err

@@ -64,6 +64,9 @@ func (l *Lab) runFlow(ctx context.Context, f Flow) (Outcome, string, uint32) {
 		return OutcomeOK, "connected", 0
 	case "http":
 		return httpFlow(ctx, ns, dst.Addr.String(), f.Size)
+	case "udp":
+		o, d := udpFlow(ctx, ns, dst.Addr.String(), f.Size)
+		return o, d, 0
 	case "dns", "dns-tcp":
 		name := dst.Name
 		if name == "" {
@@ -158,6 +161,44 @@ func tcpRetrans(c *net.TCPConn) uint32 {
 		}
 	})
 	return n
+}
+
+// udpFlow sends one datagram (size bytes, 64 by default) to an echo server and waits for it back,
+// up to 3 tries.
+func udpFlow(ctx context.Context, ns *netns.NS, addr string, size int) (Outcome, string) {
+	if size <= 0 {
+		size = 64
+	}
+	c, err := dialIn(ctx, ns, "udp", addr, connectTimeout)
+	if err != nil {
+		o, d := classify(err)
+		return o, d
+	}
+	defer c.Close()
+	msg := make([]byte, size)
+	copy(msg, "netdoctor-lab")
+	buf := make([]byte, size+1)
+	var last error
+	for try := 0; try < 3; try++ {
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(msg); err != nil {
+			last = err
+			continue
+		}
+		n, err := c.Read(buf)
+		if err == nil && n == size {
+			return OutcomeOK, fmt.Sprintf("echoed %d bytes", n)
+		}
+		last = err
+		if o, _ := classify(err); o == OutcomeRefused || o == OutcomeUnreachable {
+			break
+		}
+	}
+	if last == nil {
+		return OutcomeError, "short echo"
+	}
+	o, d := classify(last)
+	return o, d
 }
 
 // dnsFlow resolves name the way the pod's libc would: resolv.conf's nameserver, search list and ndots.
