@@ -181,18 +181,15 @@ func resolve(ctx context.Context, host string) (netip.Addr, error) {
 	return addrs[0].Unmap(), nil
 }
 
-// defaultTimeout is what the rounds, their pacing and the final wait imply, plus 1 s.
+// defaultTimeout is what the rounds, their slowest pacing and the final wait imply, plus 1 s.
 func defaultTimeout(o probe.Options) time.Duration {
 	var rounds time.Duration
 	if o.Interval > 0 {
 		rounds = time.Duration(o.Rounds) * o.Interval
 	} else {
-		// After the burst, one round per second; UDP may need one more second per round because the
-		// destination's own replies are rate-limited too.
-		rounds = time.Duration(max(0, o.Rounds-probe.DefaultBurst+1)) * probe.DefaultRefill
-		if o.Proto == probe.ProtoUDP {
-			rounds = time.Duration(o.Rounds) * probe.DefaultRefill
-		}
+		// Normally a burst, then one round per second; when the routers' buckets start empty (a trace
+		// just before) every round waits a second, so allow for that.
+		rounds = time.Duration(o.Rounds) * probe.DefaultRefill
 	}
 	return rounds + o.Wait + time.Second
 }

@@ -118,7 +118,7 @@ type Result struct {
 	// ProbesSent is the total number of probe packets sent, including TTLs beyond the destination
 	// sent before its distance was known.
 	ProbesSent int `json:"probesSent"`
-	// Duration is how long the trace ran.
+	// DurationMs is how long the trace ran, in milliseconds.
 	DurationMs float64 `json:"durationMs"`
 	// Stopped is why the trace ended before all rounds were sent ("" when it completed): the cause
 	// of the context (interrupted, timed out, namespace vanished).
