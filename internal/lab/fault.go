@@ -47,20 +47,23 @@ func (f *Fault) VerifyFunc() func(ctx context.Context, l *Lab) error {
 	return func(ctx context.Context, l *Lab) error { return l.CheckFlows(ctx, flows, false) }
 }
 
-// Placeholder is replaced by the lab name in a fault's Request, Hop and Facts (see Lab.Expand): a
-// catalogue entry is static, the namespaces of a lab carry its name.
+// Placeholder is replaced by the lab name in a fault's text (see Lab.Expand): a catalogue entry is
+// static, the namespaces of a lab carry its name. Expand also replaces "{new}", "{new-ip}" and
+// "{new-cidr}" with the new (last) node's name, InternalIP and pod CIDR, and "~APP@NODE" with the name
+// of the first pod labelled app=APP on NODE.
 const Placeholder = "{lab}"
 
 // podRefPattern is a symbolic pod name in catalogue text: "~APP@NODE" is the first pod labelled
 // app=APP on NODE (pod names carry hashes of the lab name, so the catalogue cannot spell them).
 var podRefPattern = regexp.MustCompile(`~([a-z0-9-]+)@(node[0-9]+)`)
 
-// Expand returns f with Placeholder replaced by the lab's name and "~APP@NODE" by the pod's name in
-// Request, Hop, Facts and Flows.
+// Expand returns f with the placeholders filled in, in Description, Request, Hop, Cause, Fix, Facts
+// and Flows.
 func (l *Lab) Expand(f Fault) Fault {
 	r := replacer{l}
 	f.Request.From, f.Request.To = r.Replace(f.Request.From), r.Replace(f.Request.To)
-	f.Hop.Netns, f.Hop.Where = r.Replace(f.Hop.Netns), r.Replace(f.Hop.Where)
+	f.Hop.Node, f.Hop.Netns, f.Hop.Where = r.Replace(f.Hop.Node), r.Replace(f.Hop.Netns), r.Replace(f.Hop.Where)
+	f.Cause, f.Fix, f.Description = r.Replace(f.Cause), r.Replace(f.Fix), r.Replace(f.Description)
 	facts := make(map[string]string, len(f.Facts))
 	for k, v := range f.Facts {
 		facts[k] = r.Replace(v)
@@ -78,7 +81,8 @@ func (l *Lab) Expand(f Fault) Fault {
 type replacer struct{ l *Lab }
 
 func (r replacer) Replace(s string) string {
-	s = strings.ReplaceAll(s, Placeholder, r.l.State.Name)
+	n := r.l.Plan.NewNode()
+	s = strings.NewReplacer(Placeholder, r.l.State.Name, "{new}", n.Name, "{new-ip}", n.IP.String(), "{new-cidr}", n.PodCIDR.String()).Replace(s)
 	return podRefPattern.ReplaceAllStringFunc(s, func(m string) string {
 		sm := podRefPattern.FindStringSubmatch(m)
 		if pod := r.l.Plan.PodOn(sm[1], sm[2]); pod != nil {

@@ -144,3 +144,13 @@ func TestExpandFillsLabNameAndPods(t *testing.T) {
 		t.Errorf("expanded: %+v", f)
 	}
 }
+
+func TestExpandFillsNewNode(t *testing.T) {
+	p, _ := NewPlan(Options{Name: "abc", Nodes: 5})
+	l := &Lab{State: &State{Name: "abc", Plan: p}, Plan: p}
+	f := l.Expand(Fault{Request: Request{From: "pod/default/client-{new}"}, Cause: "{new} has {new-ip} and {new-cidr}",
+		Flows: []Flow{{From: "pod/default/client-{new}", To: "{lab}"}}})
+	if f.Request.From != "pod/default/client-node5" || f.Cause != "node5 has 192.168.56.15 and 10.244.4.0/24" || f.Flows[0].From != "pod/default/client-node5" || f.Flows[0].To != "abc" {
+		t.Errorf("expanded: %+v", f)
+	}
+}

@@ -12,22 +12,23 @@ import (
 	"github.com/netdoctor/netdoctor/internal/lab"
 )
 
-// The default lab has three nodes; node3 is the new node. Ground truth in the catalogue is written
-// for that lab: lab.Placeholder stands for the lab's name and "~APP@NODE" for the first pod labelled
-// app=APP on NODE (Lab.Expand fills both in).
+// Ground truth in the catalogue names the lab with lab.Placeholder ("{lab}"), the new (last) node
+// with "{new}", its InternalIP with "{new-ip}", its pod CIDR with "{new-cidr}", and the first pod
+// labelled app=APP on NODE with "~APP@NODE"; Lab.Expand fills them in. node1 and node2 exist in every
+// lab (at least 3 nodes).
 const (
-	newNode  = "node3"
+	newNode  = "{new}"
 	vmNetns  = "netns//run/netns/" + lab.Placeholder + "-vm"
 	client1  = "pod/default/client-node1"
 	client2  = "pod/default/client-node2"
-	client3  = "pod/default/client-node3"
+	client3  = "pod/default/client-{new}"
 	webSvc   = "svc/default/web:80"
 	web2     = "pod/default/~web@node2:8080" // the web pod on node2
 	web1     = "pod/default/~web@node1:8080" // the web pod on node1
 	dnsName  = "web.default.svc.cluster.local"
 	node1IP  = "192.168.56.11"
 	node2IP  = "192.168.56.12"
-	node3IP  = "192.168.56.13"
+	node3IP  = "{new-ip}"
 	dhcpIP   = "192.168.56.200"
 	nodePort = "192.168.56.11:30080"
 	vmHTTP   = "198.51.100.10:8080"

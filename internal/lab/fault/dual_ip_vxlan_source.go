@@ -22,11 +22,11 @@ func DualIPVXLANSource() lab.Fault {
 		Name:        "dual-ip-vxlan-source",
 		Description: "new node has a second (DHCP) IP and flannel.1 encapsulates from it: its pods cannot reach ClusterIPs served elsewhere",
 		Kind:        diag.KindCNIKubeProxy,
-		Hop:         diag.Hop{Node: newNode, Netns: nodeNetns(newNode), Interface: "flannel.1", Where: "node3 flannel.1 (VXLAN source address 192.168.56.200 on eth0)"},
-		Cause: "node3's eth0 holds its static IP 192.168.56.13 and a DHCP address 192.168.56.200; flanneld chose the DHCP " +
+		Hop:         diag.Hop{Node: newNode, Netns: nodeNetns(newNode), Interface: "flannel.1", Where: "{new} flannel.1 (VXLAN source address 192.168.56.200 on eth0)"},
+		Cause: "{new}'s eth0 holds its static IP {new-ip} and a DHCP address 192.168.56.200; flanneld chose the DHCP " +
 			"address, so flannel.1 encapsulates with source 192.168.56.200 instead of the node InternalIP and peers send " +
-			"replies to 192.168.56.200, which the underlay does not deliver to node3",
-		Fix: "remove the DHCP address from node3's NIC (BOOTPROTO=none / static only), then restart the container runtime, " +
+			"replies to 192.168.56.200, which the underlay does not deliver to {new}",
+		Fix: "remove the DHCP address from {new}'s NIC (BOOTPROTO=none / static only), then restart the container runtime, " +
 			"kubelet and the flannel pod so the VTEP uses the node IP (or pin flannel with --iface / --public-ip)",
 		Request: lab.Request{From: client3, To: webSvc, Proto: "tcp"},
 		Facts: map[string]string{

@@ -34,7 +34,7 @@ func MissingRoutePodCIDR() lab.Fault {
 		},
 		Flows: []lab.Flow{
 			{Name: "TCP to a pod on node2", From: client1, To: web2, Proto: "tcp", Want: lab.OutcomeTimeout},
-			{Name: "TCP from node3 to a pod on node1", From: client3, To: web1, Proto: "tcp", Want: lab.OutcomeOK},
+			{Name: "TCP from the new node to a pod on node1", From: client3, To: web1, Proto: "tcp", Want: lab.OutcomeOK},
 		},
 	}
 }

@@ -13,10 +13,10 @@ func KubeProxyEvictedNewNode() lab.Fault {
 		Name:        "kube-proxy-evicted-new-node",
 		Description: "kube-proxy evicted on the new node (no priorityClassName): no service NAT there, DNS via 10.96.0.10 fails while pod IPs answer",
 		Kind:        diag.KindCNIKubeProxy,
-		Hop:         diag.Hop{Node: newNode, Netns: nodeNetns(newNode), Where: "node3 iptables nat table (no KUBE-SERVICES rules: kube-proxy evicted)"},
-		Cause: "the kube-proxy pod on node3 was evicted (phase Failed, reason Evicted) because the DaemonSet has no " +
-			"priorityClassName, so node3 has no KUBE-SERVICES/KUBE-SVC/KUBE-SEP rules and ClusterIPs such as kube-dns 10.96.0.10 are not translated",
-		Fix: "give the kube-proxy DaemonSet priorityClassName: system-node-critical and recreate its pod on node3 " +
+		Hop:         diag.Hop{Node: newNode, Netns: nodeNetns(newNode), Where: "{new} iptables nat table (no KUBE-SERVICES rules: kube-proxy evicted)"},
+		Cause: "the kube-proxy pod on {new} was evicted (phase Failed, reason Evicted) because the DaemonSet has no " +
+			"priorityClassName, so {new} has no KUBE-SERVICES/KUBE-SVC/KUBE-SEP rules and ClusterIPs such as kube-dns 10.96.0.10 are not translated",
+		Fix: "give the kube-proxy DaemonSet priorityClassName: system-node-critical and recreate its pod on {new} " +
 			"(and add readiness probes so apps do not start before the node's data plane is ready)",
 		Request: lab.Request{From: client3, To: dnsName, Proto: "dns"},
 		Facts:   map[string]string{"node": newNode, "service": "kube-system/kube-dns", "cluster_ip": "10.96.0.10", "pod_phase": "Failed", "reason": "Evicted"},

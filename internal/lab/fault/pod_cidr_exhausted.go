@@ -14,16 +14,17 @@ func PodCIDRExhausted() lab.Fault {
 		Name:        "pod-cidr-exhausted",
 		Description: "host-local IPAM on the new node is full (leaked allocations): a new pod is stuck in ContainerCreating",
 		Kind:        diag.KindCNIKubeProxy,
-		Hop:         diag.Hop{Node: newNode, Netns: nodeNetns(newNode), Where: "node3 /var/lib/cni/networks/cbr0: all 253 addresses of 10.244.2.0/24 allocated"},
-		Cause:       "every address of node3's pod CIDR 10.244.2.0/24 is reserved in host-local IPAM by containers that no longer exist, so the CNI cannot give the new pod an IP",
-		Fix:         "remove the IPAM files of containers that no longer exist from /var/lib/cni/networks/cbr0 on node3 (compare with crictl pods), then let the kubelet retry",
+		Hop:         diag.Hop{Node: newNode, Netns: nodeNetns(newNode), Where: "{new} /var/lib/cni/networks/cbr0: all 253 addresses of {new-cidr} allocated"},
+		Cause:       "every address of {new}'s pod CIDR {new-cidr} is reserved in host-local IPAM by containers that no longer exist, so the CNI cannot give the new pod an IP",
+		Fix:         "remove the IPAM files of containers that no longer exist from /var/lib/cni/networks/cbr0 on {new} (compare with crictl pods), then let the kubelet retry",
 		Request:     lab.Request{From: client3, To: webSvc, Proto: "tcp"},
-		Facts:       map[string]string{"node": newNode, "pod_cidr": "10.244.2.0/24", "ipam_dir": "/var/lib/cni/networks/cbr0", "pod": "default/client-node3"},
+		Facts:       map[string]string{"node": newNode, "pod_cidr": "{new-cidr}", "ipam_dir": "/var/lib/cni/networks/cbr0", "pod": "default/client-{new}"},
 		Mutate: func(p *lab.Plan) {
 			n := p.NewNode()
 			n.IPAMFull = true
 			pod := p.Client(n.Name)
-			first, last := "10.244.2.1", "10.244.2.254"
+			b := n.PodCIDR.Addr().As4()
+			first, last := fmt.Sprintf("%d.%d.%d.1", b[0], b[1], b[2]), fmt.Sprintf("%d.%d.%d.254", b[0], b[1], b[2])
 			p.Events = append(p.Events, lab.Event{Namespace: "default", Object: "Pod/" + pod.Name, Type: "Warning", Reason: "FailedCreatePodSandBox",
 				Message: fmt.Sprintf(`Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "%s": plugin type="flannel" failed (add): failed to delegate add: failed to allocate for range 0: no IP addresses available in range set: %s-%s`,
 					pod.ContainerID, first, last)})
