@@ -113,13 +113,11 @@ func runSymptomProbes(ctx context.Context, p check.Prober, env *check.Env) (*che
 		obs.UDP = u
 		rec("dns", srv.String(), u.Answered > 0, d.Outcome, fmt.Sprintf("query %s @%s: %s", probeName(env), srv, d.Outcome), start, 0, nil)
 	case "icmp":
-		if obs.ICMP == nil || obs.ICMP.Received == 0 {
+		// Large DF pings only when a size was asked for: the client's own MTU is the mtu check's.
+		if obs.ICMP == nil || obs.ICMP.Received == 0 || env.Size <= 0 {
 			break
 		}
 		size := env.Size
-		if size <= 0 {
-			size = 1500
-		}
 		start := time.Now()
 		i, err := p.Ping(ctx, from, t.IP, size-28, true, 3)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -46,17 +47,52 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	resend(ctx)
 	after := read(ctx, env, places)
 
+	ports := vxlanPorts(ctx, env)
 	var out []diag.Finding
 	for i, p := range places {
 		if before[i] == nil || after[i] == nil {
 			continue
 		}
 		for _, hit := range grown(before[i], after[i]) {
-			f := finding(env, p, hit)
+			f := finding(env, p, hit, ports)
 			out = append(out, f)
 		}
 	}
 	return out, nil
+}
+
+// vxlanPorts are the UDP ports of the VXLAN devices on the path's nodes (the overlay's own traffic).
+func vxlanPorts(ctx context.Context, env *check.Env) map[int]bool {
+	ports := map[int]bool{}
+	for _, n := range env.NodesOnPath() {
+		s, err := env.Views.Node(ctx, n)
+		if err != nil || s == nil {
+			continue
+		}
+		for _, l := range s.Links {
+			if l.VXLAN != nil && l.VXLAN.Port != 0 {
+				ports[l.VXLAN.Port] = true
+			}
+		}
+	}
+	return ports
+}
+
+// overlayPort returns the VXLAN port a rule matches as destination, 0 when none.
+func overlayPort(r nodestate.IptRule, ports map[int]bool) int {
+	for _, m := range r.Matches {
+		if m.Option != "--dport" && m.Option != "--dports" || m.Negate {
+			continue
+		}
+		for _, a := range m.Args {
+			for _, p := range strings.Split(a, ",") {
+				if n, err := strconv.Atoi(p); err == nil && ports[n] {
+					return n
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // hit is a rule whose counter grew.
@@ -90,8 +126,12 @@ func grown(a, b *nodestate.Iptables) []hit {
 	return out
 }
 
-func finding(env *check.Env, p place, h hit) diag.Finding {
+func finding(env *check.Env, p place, h hit, ports map[int]bool) diag.Finding {
 	kind := env.Symptom
+	overlay := overlayPort(h.rule, ports)
+	if overlay != 0 {
+		kind = diag.KindCNIKubeProxy
+	}
 	random := strings.Contains(h.rule.Raw, "statistic")
 	verb := "drops"
 	if h.rule.Target == "REJECT" {
@@ -110,6 +150,9 @@ func finding(env *check.Env, p place, h hit) diag.Finding {
 	}
 	check.Evidencef(f, "its packet counter grew by %d while the failing probe was re-sent %d times", h.delta, Resends)
 	switch {
+	case overlay != 0:
+		f.Title = fmt.Sprintf("%s %s the VXLAN overlay (UDP %d): %s chain %s rule %d", p.label, verb, overlay, h.table, h.chain, h.rule.Num)
+		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain drops the encapsulated pod traffic itself (VXLAN, UDP port %d), so no pod on another node can reach pods there.", p.label, h.chain, overlay)
 	case random:
 		f.Cause = fmt.Sprintf("A rule in %s's %s chain drops packets at random (-m statistic), so some connections and queries fail and others work.", p.label, h.chain)
 	case h.rule.Target == "REJECT":

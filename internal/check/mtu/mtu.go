@@ -29,6 +29,7 @@ type link struct {
 	iface string
 	mtu   int
 	tun   bool
+	vxlan bool
 }
 
 func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
@@ -88,6 +89,17 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 			check.Evidencef(f, "DF probes to %s: path MTU %d (local %d)", p.Target, p.PathMTU, p.LocalMTU)
 		}
 	}
+	if vx := vxlanOnPath(chain); vx != nil && measured > 0 && measured < vx.mtu {
+		underlay := measured + vxlanOverhead
+		check.Evidencef(f, "%s (MTU %d) is crossed: packets of %d bytes inside the tunnel are %d bytes on the underlay (VXLAN adds %d), so the underlay between the nodes carries at most %d bytes, less than the %d that a tunnel MTU of %d needs",
+			vx.where, vx.mtu, measured, underlay, vxlanOverhead, underlay, vx.mtu+vxlanOverhead, vx.mtu)
+		f.Hop = diag.Hop{Where: fmt.Sprintf("the underlay network between the nodes (MTU %d, below %s's %d + %d)", underlay, vx.where, vx.mtu, vxlanOverhead)}
+		f.Title = fmt.Sprintf("the underlay carries only %d-byte packets, but the VXLAN tunnel (MTU %d) needs %d", underlay, vx.mtu, vx.mtu+vxlanOverhead)
+		defer func() {
+			f.Cause = fmt.Sprintf("VXLAN encapsulation adds %d bytes; the tunnel devices are set to MTU %d, so full-size encapsulated packets are %d bytes, but a link of the underlay between the nodes only carries %d. They are dropped there, and no ICMP frag-needed comes back to the pods.", vxlanOverhead, vx.mtu, vx.mtu+vxlanOverhead, underlay)
+			f.Fix = fmt.Sprintf("Raise the underlay MTU to at least %d on every switch port and NIC between the nodes, or lower the CNI/tunnel MTU to %d (flannel: FLANNEL_MTU / net-conf.json) and recreate the pods.", vx.mtu+vxlanOverhead, underlay-vxlanOverhead)
+		}()
+	}
 	if l := o.Large; l != nil {
 		check.Evidencef(f, "TCP to %s: handshake %s, %d-byte transfer: %d bytes acknowledged, %d retransmissions, MSS %d — %s",
 			l.Addr, okWord(l.Handshake), l.Bytes, l.Acked, l.Retransmits, l.MSS, l.Outcome)
@@ -128,6 +140,19 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	fixes = append(fixes, "or let ICMP type 3 code 4 (fragmentation needed) through every firewall on the path", "or clamp the TCP MSS to the path MTU (iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu)")
 	f.Fix = strings.ToUpper(fixes[0][:1]) + fixes[0][1:] + "; " + strings.Join(fixes[1:], "; ") + "."
 	return []diag.Finding{*f}, nil
+}
+
+// vxlanOverhead is what VXLAN over IPv4 adds: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14.
+const vxlanOverhead = 50
+
+// vxlanOnPath is the first VXLAN device of the chain, nil when the path crosses none.
+func vxlanOnPath(chain []link) *link {
+	for i := range chain {
+		if chain[i].vxlan {
+			return &chain[i]
+		}
+	}
+	return nil
 }
 
 func okWord(b bool) string {
@@ -185,7 +210,7 @@ func mtuChain(ctx context.Context, env *check.Env) []link {
 				continue
 			}
 			tun := l.VXLAN != nil || l.Type == "ipip" || l.Type == "wireguard" || l.Type == "geneve" || strings.HasPrefix(l.Name, "tunl") || strings.HasPrefix(l.Name, "flannel")
-			chain = append(chain, link{where: fmt.Sprintf("%s %s", n, l.Name), node: n, iface: l.Name, mtu: l.MTU, tun: tun})
+			chain = append(chain, link{where: fmt.Sprintf("%s %s", n, l.Name), node: n, iface: l.Name, mtu: l.MTU, tun: tun, vxlan: l.VXLAN != nil})
 		}
 	}
 	return chain

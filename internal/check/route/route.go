@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/diag"
+	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/nodestate"
 )
 
@@ -126,6 +127,13 @@ func checkLeg(ctx context.Context, env *check.Env, l leg) *diag.Finding {
 		check.Evidencef(f, "VTEP: %s", r.VTEP.Problem)
 		if r.VTEP.Neighbor != nil {
 			check.Evidencef(f, "neighbour %s lladdr %s (%s) on %s", r.VTEP.Neighbor.IP, r.VTEP.Neighbor.MAC, r.VTEP.Neighbor.State, r.Dev)
+		}
+		if peer := env.Cluster.NodeForPodCIDR(r.VTEP.NextHop); peer != nil {
+			vtep := kube.InternalIP(peer)
+			if a, err := netip.ParseAddr(peer.Annotations[kube.AnnotationFlannelPublicIP]); err == nil {
+				vtep = a
+			}
+			check.Evidencef(f, "next hop %s is %s's VTEP (pod CIDR %s): encapsulated packets should go to %s", r.VTEP.NextHop, peer.Name, peer.Spec.PodCIDR, vtep)
 		}
 		f.Cause = fmt.Sprintf("The VXLAN device %s on %s has no neighbour or FDB entry for the next hop %s, so it does not know which node to send the encapsulated packet to.", r.Dev, l.node, r.VTEP.NextHop)
 		f.Fix = fmt.Sprintf("Restart flanneld on %s so it rewrites the neighbour and FDB entries of %s (flannel writes `neigh %s lladdr <VtepMAC> permanent` and `fdb <VtepMAC> dst <node IP> self permanent`).", l.node, r.Dev, r.VTEP.NextHop)
