@@ -120,6 +120,15 @@ func checkLeg(ctx context.Context, env *check.Env, l leg) *diag.Finding {
 		f.Cause = fmt.Sprintf("The routing table of %s has no usable route for %s's pod CIDR, so the packet %s is dropped there.", l.node, nodeOr(l.dstNode, l.dst.String()), l.what)
 		f.Fix = fmt.Sprintf("Restore the CNI route on %s (for flannel: `%s via %s dev flannel.1 onlink`, written by flanneld: restart the flannel pod on %s and check its logs).", l.node, cidrOf(env, l.dstNode), gwOf(env, l.dstNode), l.node)
 		return f
+	case l.dstNode != "" && l.dstNode != l.node && r.VTEP == nil && r.Gw != env.NodeInternalIP(l.dstNode):
+		// A remote pod must leave through the overlay (or straight to its node, host-gw style).
+		f := check.Finding(Name, diag.KindNetworkUnreachable, diag.SeverityCritical, hop,
+			fmt.Sprintf("%s has no route for %s's pod CIDR %s: packets for %s follow %s", l.node, l.dstNode, cidrOf(env, l.dstNode), l.dst, describe(r)))
+		check.Evidencef(f, "ip route get %s%s on %s: %s", l.dst, fromIif(q), l.node, describe(r))
+		addRoutes(f, env, ctx, l)
+		f.Cause = fmt.Sprintf("The CNI route for %s's pods (%s) is missing on %s, so packets %s leave by %s instead of the overlay and never reach %s.", l.dstNode, cidrOf(env, l.dstNode), l.node, l.what, describe(r), l.dstNode)
+		f.Fix = fmt.Sprintf("Restore the route on %s (for flannel: `%s via %s dev flannel.1 onlink`, written by flanneld: restart the flannel pod on %s and check its logs for errors).", l.node, cidrOf(env, l.dstNode), gwOf(env, l.dstNode), l.node)
+		return f
 	case r.VTEP != nil && r.VTEP.Problem != "":
 		f := check.Finding(Name, diag.KindCNIKubeProxy, diag.SeverityCritical, hop,
 			fmt.Sprintf("%s cannot encapsulate packets for %s: %s", l.node, l.dst, r.VTEP.Problem))
@@ -140,6 +149,17 @@ func checkLeg(ctx context.Context, env *check.Env, l leg) *diag.Finding {
 		return f
 	}
 	return nil
+}
+
+func describe(r *nodestate.RouteResult) string {
+	s := r.Type
+	if r.Gw.IsValid() {
+		s += " via " + r.Gw.String()
+	}
+	if r.Dev != "" {
+		s += " dev " + r.Dev
+	}
+	return s
 }
 
 func addRoutes(f *diag.Finding, env *check.Env, ctx context.Context, l leg) {

@@ -6,7 +6,6 @@ package sysctl
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/diag"
@@ -56,44 +55,64 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	return out, nil
 }
 
-// rpFilter looks the packet up as the node receives it (from the source, on the interface it comes
-// in by); the kernel refuses the look-up with "invalid cross-device link" when rp_filter drops it.
+// rpFilter applies strict reverse-path filtering the way the kernel does: a packet from src that
+// arrives on interface I is dropped when rp_filter is 1 (max of all and I) and the route back to src
+// does not leave through I.
 func rpFilter(ctx context.Context, env *check.Env, node string, s *nodestate.Snapshot, sev diag.Severity) *diag.Finding {
-	src, dst := env.Source.IP, env.Target.IP
-	if !src.IsValid() || !dst.IsValid() || env.Target.Service != nil {
-		if t := env.Target; t.Service != nil {
-			if eps := env.ServiceEndpoints(t.Service, t.ServicePort); len(eps.Ready) > 0 {
-				dst = eps.Ready[0].IP
-			}
+	src := env.Source.IP
+	if !src.IsValid() || env.Source.NodeName() == node && env.Source.Kind == check.KindNode {
+		return nil
+	}
+	in := arrival(env, node, s)
+	if in == "" {
+		return nil
+	}
+	mode := max(s.Sysctls.RPFilter["all"], s.Sysctls.RPFilter[in])
+	if mode != 1 {
+		return nil
+	}
+	back, err := env.Views.Route(ctx, node, nodestate.RouteQuery{Dst: src})
+	if err != nil || back.Dev == "" || back.Dev == in {
+		return nil
+	}
+	f := check.Finding(Name, diag.KindNetworkUnreachable, sev, diag.Hop{Node: node, Interface: in, Where: fmt.Sprintf("%s %s (reverse-path filter)", node, in)},
+		fmt.Sprintf("strict rp_filter on %s drops packets from %s arriving on %s: the route back leaves by %s", node, src, in, back.Dev))
+	check.Evidencef(f, "%s: net.ipv4.conf.all.rp_filter = %d, net.ipv4.conf.%s.rp_filter = %d (1 = strict)", node, s.Sysctls.RPFilter["all"], in, s.Sysctls.RPFilter[in])
+	check.Evidencef(f, "packets from %s reach %s on %s", src, node, in)
+	via := ""
+	if back.Gw.IsValid() {
+		via = " via " + back.Gw.String()
+	}
+	check.Evidencef(f, "ip route get %s on %s: %s%s dev %s, not %s", src, node, src, via, back.Dev, in)
+	f.Cause = fmt.Sprintf("%s checks the source of every packet against its routing table (strict rp_filter); the route to %s leaves by %s, not %s where the packets arrive, so the kernel drops them as spoofed.", node, src, back.Dev, in)
+	f.Fix = fmt.Sprintf("On %s: sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.%s.rp_filter=2 (loose), or make the routing symmetric so replies to %s leave by %s.", node, in, src, in)
+	return f
+}
+
+// arrival is the interface the client's packets arrive on at node: the link holding the target
+// address when the node is the target, the tunnel when they come from another node or outside, the
+// bridge for a pod on the node.
+func arrival(env *check.Env, node string, s *nodestate.Snapshot) string {
+	if t := env.Target.IP; t.IsValid() {
+		if l := check.NodeLinkWith(s, t); l != nil && (env.Target.Node != nil && env.Target.Node.Name == node) {
+			return l.Name
 		}
-		if !src.IsValid() || !dst.IsValid() {
-			return nil
+	}
+	if env.Source.NodeName() == node {
+		return check.BridgeFor(s, env.Source.IP)
+	}
+	if env.Source.Outside {
+		if l := check.NodeLinkWith(s, env.NodeInternalIP(node)); l != nil {
+			return l.Name
 		}
+		return ""
 	}
 	for _, l := range s.Links {
-		if l.Name == "lo" || !l.Up || l.Type == "veth" {
-			continue
+		if l.VXLAN != nil {
+			return l.Name
 		}
-		mode := max(s.Sysctls.RPFilter["all"], s.Sysctls.RPFilter[l.Name])
-		if mode != 1 {
-			continue
-		}
-		if check.BridgeFor(s, src) == l.Name {
-			continue // the source's own bridge: reverse path matches
-		}
-		r, err := env.Views.Route(ctx, node, nodestate.RouteQuery{Dst: dst, Src: src, Iif: l.Name})
-		if err != nil || r.Error == "" || !strings.Contains(strings.ToLower(r.Error), "cross-device") {
-			continue
-		}
-		f := check.Finding(Name, diag.KindNetworkUnreachable, sev, diag.Hop{Node: node, Interface: l.Name, Where: fmt.Sprintf("%s %s (reverse-path filter)", node, l.Name)},
-			fmt.Sprintf("strict rp_filter on %s %s drops packets from %s", node, l.Name, src))
-		check.Evidencef(f, "%s: net.ipv4.conf.all.rp_filter = %d, net.ipv4.conf.%s.rp_filter = %d", node, s.Sysctls.RPFilter["all"], l.Name, s.Sysctls.RPFilter[l.Name])
-		check.Evidencef(f, "ip route get %s from %s iif %s on %s: %s", dst, src, l.Name, node, r.Error)
-		f.Cause = fmt.Sprintf("Packets from %s arriving on %s fail the strict reverse-path check (the route back to %s leaves by another interface), so the kernel drops them.", src, l.Name, src)
-		f.Fix = fmt.Sprintf("On %s: sysctl -w net.ipv4.conf.all.rp_filter=2 and net.ipv4.conf.%s.rp_filter=2 (loose), or fix the route so replies leave by %s.", node, l.Name, l.Name)
-		return f
 	}
-	return nil
+	return ""
 }
 
 // bridgeNF: pod → ClusterIP → pod on the same node needs the reply to pass iptables while bridged.
