@@ -3,8 +3,9 @@
 # on a pair of network namespaces this script creates and removes. A UDP flood of small packets
 # (iperf3 -u -b 0 -l 64: the machine's ceiling) or a TCP stream (MODE=tcp) runs from ns A to ns B
 # while one tool captures on B's veth; rounds alternate which tool goes first. Per run it records
-# packets captured, received by filter, dropped by kernel and CPU µs per captured packet (utime+
-# stime of the capturing process from /proc/PID/stat). FILTER adds a selective filter run: by
+# packets captured, received by filter, dropped by kernel, the capturing process's CPU time (on-CPU
+# ns summed over its threads from /proc/PID/task/*/schedstat) and CPU µs per captured packet, plus
+# "sent" (iperf3's packet count for UDP, bytes for TCP). FILTER adds a selective filter run: by
 # default 'ip[5] & 127 = 0' matches ~1 packet in 128 (the low byte of the IP ID, which counts up).
 # Run as root. Usage: bench/capture.sh [ROUNDS] (default 3). Env: SECS (traffic seconds, default 8),
 # MODE (udp|tcp), NETDOCTOR=/path/to/netdoctor uses that binary instead of building one.
@@ -31,7 +32,6 @@ if [ -z "$bin" ]; then
   bin=$tmp/netdoctor
   CGO_ENABLED=0 go build -o "$bin" .
 fi
-hz=$(getconf CLK_TCK)
 
 ip netns add "$a"; ip netns add "$b"
 for n in "$a" "$b"; do
@@ -49,8 +49,9 @@ wait_line() {
   echo "no '$2' in $1:" >&2; cat "$1" >&2; return 1
 }
 
-# cpu_ticks PID: utime+stime of a process.
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# cpu_ns PID: CPU time of a process in ns, summed over its threads (/proc/PID/task/*/schedstat:
+# on-CPU ns, finer than the 10 ms ticks of utime+stime in /proc/PID/stat).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n", s }'; }
 
 # one TOOL LABEL [FILTER]: one capture during one traffic run; prints a result row.
 one() {
@@ -69,14 +70,14 @@ one() {
   pid=$!
   pids+=("$pid")
   wait_line "$err" "listening on"
-  local t0; t0=$(cpu_ticks "$pid")
+  local t0; t0=$(cpu_ns "$pid")
   if [ "$mode" = tcp ]; then
     ip netns exec "$a" iperf3 -c 10.78.0.2 -t "$secs" -J >"$tmp/iperf.json" 2>&1 || true
   else
     ip netns exec "$a" iperf3 -c 10.78.0.2 -u -b 0 -l 64 -t "$secs" -J >"$tmp/iperf.json" 2>&1 || true
   fi
   sleep 1   # benchmarks.md: stop at least 1 s after the traffic ends
-  local t1; t1=$(cpu_ticks "$pid")
+  local t1; t1=$(cpu_ns "$pid")
   kill -INT "$pid"; wait "$pid" || true
   wait "$srv" 2>/dev/null || true
   local cap recv drop sent
@@ -88,7 +89,7 @@ one() {
     read -r cap recv drop < <(sed -nE 's/^([0-9]+) packets captured, ([0-9]+) received by filter, ([0-9]+) dropped by kernel$/\1 \2 \3/p' "$err")
   fi
   sent=$(jq -r 'if .end.sum.packets then .end.sum.packets else .end.sum_sent.bytes end' "$tmp/iperf.json" 2>/dev/null || echo "?")
-  local cpu_us=$(( (t1 - t0) * 1000000 / hz ))
+  local cpu_us=$(( (t1 - t0) / 1000 ))
   local per="n/a"
   [ "${cap:-0}" -gt 0 ] && per=$(awk -v c="$cpu_us" -v n="$cap" 'BEGIN { printf "%.3f", c / n }')
   printf "%-9s %-10s %10s %10s %8s %10s %9s %10s\n" "$label" "$tool" "$cap" "$recv" "$drop" "$sent" "$cpu_us" "$per"

@@ -4,6 +4,7 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netdoctor/netdoctor/internal/capture"
+	"github.com/netdoctor/netdoctor/internal/capture/filter"
 	"github.com/netdoctor/netdoctor/internal/cli"
 )
 
@@ -134,8 +136,13 @@ func (o *options) run(c *cobra.Command, s *cli.Streams, args []string) error {
 	return o.runCapture(c, s, format, expr)
 }
 
-// filterError turns a capture.Open error about the filter into the one-line usage error.
+// filterError turns a capture.Open error about the filter into the one-line usage error; a syntax
+// error already names the bad token and its offset.
 func filterError(err *capture.FilterError) error {
+	var se *filter.SyntaxError
+	if errors.As(err, &se) {
+		return cli.Usagef(cmdName, "%v", se)
+	}
 	return cli.Usagef(cmdName, "bad filter %q: %v", err.Expr, err.Err)
 }
 

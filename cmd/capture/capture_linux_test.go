@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -320,4 +321,77 @@ func TestVanish(t *testing.T) {
 		}
 		checkFile(t, path, 0)
 	})
+}
+
+// TestFilter: the filter runs in the kernel (a flood of non-matching packets is never counted as
+// received by filter), -d prints what tcpdump -d prints, a bad filter is one line pointing at the
+// bad token.
+func TestFilter(t *testing.T) {
+	a, b := pair(t)
+	t.Run("kernel", func(t *testing.T) {
+		r := start(t, "--netns", b.Name, "-i", "vb", "-c", "100", "udp dst port 9001")
+		flood(t, a, 10000, 100)
+		if code, _ := r.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("exit %d; stderr %q", code, r.errLines())
+		}
+		if c, recv, d := r.summary(t); c != 100 || recv != 100 || d != 0 {
+			t.Fatalf("summary %q: want 100 captured, 100 received by filter of 10100 sent, 0 dropped", r.errLines())
+		}
+	})
+	t.Run("dump", func(t *testing.T) {
+		testenv.RequireTool(t, "tcpdump")
+		for _, expr := range []string{"icmp", "tcp port 80 and host 10.0.0.1"} {
+			got, err := exec.Command(testenv.Binary(t), "capture", "-d", "-i", "lo", expr).Output()
+			if err != nil {
+				t.Fatalf("capture -d %q: %v", expr, err)
+			}
+			want, err := exec.Command("tcpdump", "-d", "-y", "EN10MB", expr).Output()
+			if err != nil {
+				t.Fatalf("tcpdump -d %q: %v", expr, err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("capture -d %q:\n%s\ntcpdump -d:\n%s", expr, got, want)
+			}
+		}
+	})
+	t.Run("syntax", func(t *testing.T) {
+		cmd := exec.Command(testenv.Binary(t), "capture", "--netns", b.Name, "-i", "vb", "port", "80x")
+		var so, se strings.Builder
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		lines := strings.Split(strings.TrimSuffix(se.String(), "\n"), "\n")
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || so.Len() != 0 || len(lines) != 2 ||
+			!strings.HasPrefix(lines[0], "netdoctor: filter: ") || !strings.Contains(lines[0], `"80x"`) ||
+			lines[1] != "Run 'netdoctor capture --help' for usage." {
+			t.Fatalf("err %v, stdout %q, stderr %q: want exit 2 and one line naming \"80x\" plus the usage pointer", err, so.String(), se.String())
+		}
+	})
+}
+
+// flood sends n UDP packets to 10.77.0.2:9000 and m to port 9001 spread among them, from a
+// socket opened inside ns.
+func flood(t *testing.T, ns *testenv.NetNS, n, m int) {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := ns.NS.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{})
+		return err
+	}); err != nil {
+		t.Fatalf("udp socket: %v", err)
+	}
+	defer conn.Close()
+	to := &net.UDPAddr{IP: net.IPv4(10, 77, 0, 2), Port: 9000}
+	match := &net.UDPAddr{IP: net.IPv4(10, 77, 0, 2), Port: 9001}
+	buf := make([]byte, 32)
+	for i := 0; i < n; i++ {
+		if _, err := conn.WriteToUDP(buf, to); err != nil {
+			t.Fatal(err)
+		}
+		if i%(n/m) == 0 {
+			if _, err := conn.WriteToUDP(buf, match); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

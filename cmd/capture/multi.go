@@ -117,7 +117,7 @@ func multiError(err error) error {
 	var fe *capture.FilterError
 	var pe *capture.PointError
 	switch {
-	case errors.As(err, &fe) && !errors.Is(err, capture.ErrNoCompiler):
+	case errors.As(err, &fe):
 		return filterError(fe)
 	case errors.As(err, &pe) && errors.Is(err, capture.ErrNoInterface):
 		return cli.Failf("no interface %q in netns %q (--at %s): list them with 'ip -n %s link'", pe.Iface, pe.Netns, pe.Label, pe.Netns)

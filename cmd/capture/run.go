@@ -15,6 +15,10 @@ import (
 	"github.com/netdoctor/netdoctor/internal/netns"
 )
 
+// fileBlockTimeout is the ring block timeout when writing a file (lines on a terminal use the
+// library's 50 ms default so they appear at once).
+const fileBlockTimeout = 500 * time.Millisecond
+
 // Why a capture stopped, as named in the JSON summary.
 var (
 	errDuration = errors.New("duration")
@@ -35,7 +39,7 @@ func (o *options) runDump(s *cli.Streams, expr string) error {
 	out, err := capture.DumpFilter(expr, lt, o.snaplen)
 	if err != nil {
 		var fe *capture.FilterError
-		if errors.As(err, &fe) && !errors.Is(err, capture.ErrNoCompiler) {
+		if errors.As(err, &fe) {
 			return filterError(fe)
 		}
 		return cli.Failf("%v", err)
@@ -48,7 +52,7 @@ func (o *options) runDump(s *cli.Streams, expr string) error {
 func openError(iface string, ns *netns.NS, err error) error {
 	var fe *capture.FilterError
 	switch {
-	case errors.As(err, &fe) && !errors.Is(err, capture.ErrNoCompiler):
+	case errors.As(err, &fe):
 		return filterError(fe)
 	case errors.Is(err, capture.ErrNoInterface):
 		return cli.Failf("no interface %q in %s: list them with 'ip link' there", iface, ns)
@@ -102,9 +106,14 @@ func (o *options) runCapture(c *cobra.Command, s *cli.Streams, format cli.Format
 	defer tcancel()
 	dctx, dcancel := context.WithTimeoutCause(tctx, o.duration, errDuration)
 	defer dcancel()
-	go ns.WatchGone(dctx, 200*time.Millisecond, cancel)
+	go ns.WatchGone(dctx, 500*time.Millisecond, cancel)
 
-	h, err := capture.Open(ns, capture.Config{Iface: o.iface, Snaplen: o.snaplen, Filter: expr, BufferSize: o.buffer << 10})
+	cfg := capture.Config{Iface: o.iface, Snaplen: o.snaplen, Filter: expr, BufferSize: o.buffer << 10}
+	if o.write != "" {
+		// Nobody watches a file fill up: let the kernel hand over fuller blocks, wake less often.
+		cfg.BlockTimeout = fileBlockTimeout
+	}
+	h, err := capture.Open(ns, cfg)
 	if err != nil {
 		return openError(o.iface, ns, err)
 	}

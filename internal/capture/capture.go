@@ -32,8 +32,6 @@ var (
 	ErrInterfaceGone = errors.New("interface went down or vanished")
 	// ErrPermission: opening a packet socket needs CAP_NET_RAW.
 	ErrPermission = errors.New("packet capture needs CAP_NET_RAW: run as root or through the node agent")
-	// ErrNoCompiler: no filter compiler is wired in yet (see filter.go).
-	ErrNoCompiler = errors.New("capture: filter compiler not available")
 )
 
 // AnyInterface captures on every interface of the namespace with a cooked socket (LINKTYPE_LINUX_SLL).

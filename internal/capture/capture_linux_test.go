@@ -241,3 +241,41 @@ func TestMaxBytes(t *testing.T) {
 		t.Fatalf("tcpdump reads %d packets, want 8", got)
 	}
 }
+
+// TestFilterExpression compiles the filter with our compiler for a live capture, on a device and
+// on "any" (rebased for the cooked socket): only ICMP reaches user space.
+func TestFilterExpression(t *testing.T) {
+	p := newPair(t)
+	for _, iface := range []string{p.ifB, AnyInterface} {
+		t.Run(iface, func(t *testing.T) {
+			h, err := Open(p.b.NS, Config{Iface: iface, Filter: "icmp and src host 10.77.0.1"})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer h.Close()
+			var got []string
+			stop := loop(t, h, func(pk *Packet) error {
+				got = append(got, Summarize(Dissect(pk.Data, pk.Length, h.LinkType())))
+				return nil
+			})
+			sendUDP(t, p.a, "10.77.0.2", 1000, 10)
+			p.a.Exec(t, "ping", "-c", "2", "-i", "0.05", "-W", "2", "10.77.0.2")
+			if err := stop(); err != nil {
+				t.Fatalf("Loop: %v", err)
+			}
+			st, _ := h.Stats()
+			if len(got) != 2 || st.Received != 2 || h.UserFiltered() {
+				t.Fatalf("captured %q, kernel %s, user-space filter %v; want the 2 echo requests only, filtered in the kernel", got, st, h.UserFiltered())
+			}
+			for _, s := range got {
+				if !strings.Contains(s, "IP 10.77.0.1 > 10.77.0.2: ICMP echo request") {
+					t.Fatalf("captured %q", s)
+				}
+			}
+		})
+	}
+	var fe *FilterError
+	if _, err := Open(p.b.NS, Config{Iface: p.ifB, Filter: "port 80x"}); !errors.As(err, &fe) {
+		t.Fatalf("Open with a bad filter = %v, want a *FilterError", err)
+	}
+}

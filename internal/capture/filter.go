@@ -5,12 +5,14 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+
+	"github.com/netdoctor/netdoctor/internal/capture/filter"
 )
 
 // compileFilter turns a tcpdump filter expression into a classic BPF program for a link type, with
-// accepted packets truncated to snaplen. It is the filter package's CompileRaw.
-var compileFilter = func(expr string, linkType, snaplen int) ([]bpf.RawInstruction, error) {
-	return nil, ErrNoCompiler
+// accepted packets truncated to snaplen.
+func compileFilter(expr string, linkType, snaplen int) ([]bpf.RawInstruction, error) {
+	return filter.CompileRaw(expr, linkType, snaplen)
 }
 
 // FilterError is a filter expression that did not compile; Err is the compiler's error (for a
@@ -24,10 +26,13 @@ func (e *FilterError) Error() string { return fmt.Sprintf("filter %q: %v", e.Exp
 
 func (e *FilterError) Unwrap() error { return e.Err }
 
-// dumpFilter renders the program compiled for expr the way `tcpdump -d` does. It is the filter
-// package's Compile followed by Dump.
-var dumpFilter = func(expr string, linkType, snaplen int) (string, error) {
-	return "", ErrNoCompiler
+// dumpFilter renders the program compiled for expr the way `tcpdump -d` does.
+func dumpFilter(expr string, linkType, snaplen int) (string, error) {
+	prog, err := filter.Compile(expr, linkType, snaplen)
+	if err != nil {
+		return "", err
+	}
+	return filter.Dump(prog), nil
 }
 
 // DumpFilter compiles expr for linkType and returns the program as `tcpdump -d` prints it (the

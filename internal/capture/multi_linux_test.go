@@ -117,7 +117,7 @@ func TestMultiLastPoint(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			tr, err := Multi(ctx, v.points(map[string]int{"node1:n1c": 1450}), MultiOptions{Duration: 20 * time.Second}, during)
+			tr, err := Multi(ctx, v.points(map[string]int{"node1:n1c": 1450}), MultiOptions{Filter: "icmp", Duration: 20 * time.Second}, during)
 			if err != nil {
 				t.Fatalf("Multi: %v", err)
 			}
@@ -131,6 +131,7 @@ func TestMultiLastPoint(t *testing.T) {
 				t.Fatalf("probe lacks anomaly %q:\n%s", tc.anomaly, text.String())
 			}
 			if tc.name == "delivered" {
+				t.Logf("trace:\n%s", text.String())
 				checkEncap(t, p, text.String())
 			}
 		})

@@ -32,8 +32,9 @@ const (
 	// sockaddr_ll follows the tpacket3_hdr, aligned (TPACKET_ALIGN(sizeof(struct tpacket3_hdr))).
 	sllOffset = 48
 	sllEnd    = sllOffset + unix.SizeofSockaddrLinklayer
-	// pollInterval bounds how long the loop waits before re-checking its context.
-	pollInterval = 100 * time.Millisecond
+	// pollInterval bounds how long the loop waits before checking the socket for an error (an
+	// interface that vanished): well within the second the CLI contract allows.
+	pollInterval = 250 * time.Millisecond
 )
 
 // Handle is an open capture: a bound packet socket with its ring. It is used by one goroutine at a
@@ -252,7 +253,7 @@ func (h *Handle) UserFiltered() bool { return h.user != nil }
 // When ctx ends, Loop keeps reading for one block timeout so that packets the kernel already
 // captured are delivered, then returns nil. fn returning ErrStop ends Loop with nil; another error
 // from fn is returned as is. An interface that goes down or is deleted ends Loop with an error
-// wrapping ErrInterfaceGone within one poll interval (100 ms).
+// wrapping ErrInterfaceGone within one poll interval (250 ms).
 //
 // Loop waits in Go's network poller (epoll), not in a blocking system call: the kernel signals the
 // socket each time it hands a ring block over, and no OS thread is held while waiting.
@@ -288,14 +289,17 @@ func (h *Handle) Loop(ctx context.Context, fn func(*Packet) error) error {
 			deadline = drainUntil
 		}
 		_ = h.file.SetReadDeadline(deadline)
-		if err := h.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			if serr := h.sockErr(); serr != nil {
-				return serr
-			}
-			return fmt.Errorf("capture: wait for packets: %w", err)
+		err := h.rc.Read(ready)
+		if err == nil {
+			continue // a block is ready
 		}
-		if err := h.sockErr(); err != nil {
-			return err
+		// A deadline (every pollInterval when idle) or an event error: has the interface gone?
+		// EPOLLERR comes with EPOLLOUT on a packet socket, so it does not always end Read.
+		if serr := h.sockErr(); serr != nil {
+			return serr
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("capture: wait for packets: %w", err)
 		}
 	}
 }
@@ -309,11 +313,16 @@ func (h *Handle) blockReady() bool {
 	return atomic.LoadUint32(h.status(h.cur*blockSize))&unix.TP_STATUS_USER != 0
 }
 
-// sockErr reads and clears the socket's pending error.
+// sockErr reads and clears the socket's pending error. It is a raw system call: getsockopt never
+// blocks, and going through the scheduler's syscall path would wake the runtime's sysmon thread
+// several times a second for nothing.
 func (h *Handle) sockErr() error {
-	e, err := unix.GetsockoptInt(h.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err != nil {
-		return fmt.Errorf("capture: socket error: %w", err)
+	var e int32
+	l := uint32(4)
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(h.fd), unix.SOL_SOCKET, unix.SO_ERROR,
+		uintptr(unsafe.Pointer(&e)), uintptr(unsafe.Pointer(&l)), 0)
+	if errno != 0 {
+		return fmt.Errorf("capture: socket error: %w", errno)
 	}
 	switch unix.Errno(e) {
 	case 0:
