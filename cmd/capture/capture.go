@@ -63,7 +63,8 @@ kernel". -d prints the compiled filter and exits.
 --at NETNS:IFACE (repeatable) captures at several points at once and follows every packet across
 them (through VXLAN and NAT): where it was seen, the last point, TTL changes, address rewrites,
 encapsulation sources, and sizes above --mtu of a point. NETNS is a name from 'ip netns', a path,
-or empty for the current namespace.`,
+or empty for the current namespace. With --at, -c keeps at most N packets per point, and the
+capture runs until --duration or Ctrl-C, then prints the trace (-o json: the capture.Trace).`,
 		Example: `  netdoctor capture --netns pod1 -i eth0 -c 10 icmp
   netdoctor capture --pid 4242 -i any -w /tmp/dns.pcap udp port 53
   netdoctor capture --at node1:cni0 --at node1:eth0 --at node2:eth0 --duration 5s icmp`,

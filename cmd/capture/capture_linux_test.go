@@ -5,6 +5,7 @@ package capture_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -393,5 +394,47 @@ func flood(t *testing.T, ns *testenv.NetNS, n, m int) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestAt captures at both ends of the veth with --at and follows the ping across them (JSON).
+func TestAt(t *testing.T) {
+	a, b := pair(t)
+	r := start(t, "--at", a.Name+":va", "--at", b.Name+":vb", "--duration", "20s", "-o", "json", "icmp")
+	a.Exec(t, "ping", "-c", "1", "-W", "2", "10.77.0.2")
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, r.errLines())
+	}
+	var tr struct {
+		Points []struct {
+			Label    string `json:"label"`
+			Captured int    `json:"captured"`
+		} `json:"points"`
+		Packets []struct {
+			Summary string `json:"summary"`
+			Seen    []struct {
+				Point string `json:"point"`
+				Dir   string `json:"dir"`
+			} `json:"seen"`
+			LastPoint string `json:"last_point"`
+		} `json:"packets"`
+	}
+	if err := json.Unmarshal([]byte(r.out()), &tr); err != nil {
+		t.Fatalf("output is not a trace: %v\n%s", err, r.out())
+	}
+	pa, pb := a.Name+":va", b.Name+":vb"
+	if len(tr.Packets) != 2 || len(tr.Points) != 2 || tr.Points[0].Captured != 2 || tr.Points[1].Captured != 2 {
+		t.Fatalf("want 2 points with 2 packets each, 2 packets followed:\n%s", r.out())
+	}
+	req, rep := tr.Packets[0], tr.Packets[1]
+	if !strings.Contains(req.Summary, "ICMP echo request") || len(req.Seen) != 2 ||
+		req.Seen[0].Point != pa || req.Seen[0].Dir != "Out" || req.Seen[1].Point != pb || req.Seen[1].Dir != "In" || req.LastPoint != pb {
+		t.Fatalf("echo request should go out of %s and in at %s:\n%s", pa, pb, r.out())
+	}
+	if !strings.Contains(rep.Summary, "ICMP echo reply") || rep.LastPoint != pa {
+		t.Fatalf("echo reply should be last seen at %s:\n%s", pa, r.out())
 	}
 }

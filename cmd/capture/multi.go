@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -82,15 +83,20 @@ func (o *options) runMulti(c *cobra.Command, s *cli.Streams, format cli.Format, 
 		ctx, cancel = cli.Deadline(ctx, o.timeout)
 		defer cancel()
 	}
-	if !s.Quiet {
+	ready := func() {
+		if s.Quiet {
+			return
+		}
 		labels := make([]string, len(pts))
 		for i, p := range pts {
 			labels[i] = p.Label
 		}
-		s.Progressf("capturing at %s for up to %s (Ctrl-C to stop)", strings.Join(labels, ", "), o.duration)
+		// Like the single capture's line, printed always: scripts wait for it before sending.
+		fmt.Fprintf(s.ErrOut, "listening on %s for up to %s (Ctrl-C to stop)\n", strings.Join(labels, ", "), o.duration)
 	}
 	tr, err := capture.Multi(ctx, pts, capture.MultiOptions{Filter: expr, Snaplen: min(o.snaplen, 65535),
-		Duration: o.duration, MaxPackets: max(o.count, 0), Settle: o.settle, BufferSize: o.buffer << 10}, nil)
+		Duration: o.duration, MaxPackets: max(o.count, 0), Settle: o.settle, BufferSize: o.buffer << 10,
+		Ready: ready}, nil)
 	if err != nil {
 		return multiError(err)
 	}

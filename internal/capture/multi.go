@@ -62,6 +62,8 @@ type MultiOptions struct {
 	Settle time.Duration
 	// BufferSize is the ring size per point (DefaultBufferSize if zero).
 	BufferSize int
+	// Ready, when set, is called once every point is capturing, just before during runs.
+	Ready func()
 }
 
 func (o MultiOptions) withDefaults() MultiOptions {
@@ -135,6 +137,9 @@ func Multi(ctx context.Context, points []Point, opts MultiOptions, during func(c
 			defer wg.Done()
 			r.loop(capCtx)
 		}()
+	}
+	if opts.Ready != nil {
+		opts.Ready()
 	}
 	var probeErr error
 	if during != nil {
