@@ -24,6 +24,9 @@ type pacer struct {
 // jitter between our clock and the router's.
 const pacingMargin = 25 * time.Millisecond
 
+// jiffy is the longest kernel tick (HZ=100).
+const jiffy = 10 * time.Millisecond
+
 func newPacer(burst int, refill time.Duration) *pacer {
 	return &pacer{burst: burst, refill: refill, margin: pacingMargin, sends: map[int][]time.Duration{},
 		denials: map[int][]time.Duration{}}
@@ -60,8 +63,10 @@ func (p *pacer) credit(events []event) (time.Duration, time.Duration) {
 		switch {
 		case e.denied:
 			credit = 0
-		case credit > p.refill:
-			credit -= p.refill
+		case credit > p.refill-jiffy:
+			// The kernel counts credit in jiffies: a message a jiffy after the bucket reached one
+			// message's worth still passes. Assume it did; over-estimating use only slows us down.
+			credit = max(0, credit-p.refill)
 		}
 	}
 	return credit, last

@@ -29,8 +29,9 @@ func destTTL(probes []*probe) int {
 	return d
 }
 
-// summarize turns the probes into per-hop statistics, mtr-style: hops 1 up to the destination (or
-// one past the last TTL that answered when the destination never did). A missing reply while a
+// summarize turns the probes into per-hop statistics, mtr-style: hops 1 up to the destination, or
+// when it never answered up to the first router that said it is unreachable, else one past the
+// last TTL that answered. A missing reply while a
 // deeper TTL of the same round answered counts as rate-limited, not lost; a hop that never answered
 // at all is shown as lost on every probe, like mtr's "???".
 func summarize(probes []*probe) (hops []Hop, reached bool, destLoss float64) {
@@ -44,14 +45,19 @@ func summarize(probes []*probe) (hops []Hop, reached bool, destLoss float64) {
 		}
 	}
 	if dest == 0 {
-		answered, stop := 0, false
+		answered, unreach := 0, 0
 		for _, p := range probes {
-			if p.replied && p.ttl > answered {
-				answered, stop = p.ttl, p.unreach != ""
+			if p.replied {
+				answered = max(answered, p.ttl)
+				if p.unreach != "" && (unreach == 0 || p.ttl < unreach) {
+					unreach = p.ttl
+				}
 			}
 		}
-		last = answered
-		if !stop {
+		switch {
+		case unreach > 0:
+			last = unreach // the router that says "unreachable" ends the path
+		default:
 			last = min(answered+1, maxSent)
 		}
 	}

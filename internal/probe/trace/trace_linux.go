@@ -138,16 +138,18 @@ func (t *tracer) send(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 			// past it; if it does not answer, keep probing every TTL.
 			dest = t.awaitDest(ctx, prev+min(t.o.Wait, destWait))
 		}
-		n := t.o.MaxTTL
+		n, unreach := t.o.MaxTTL, 0
 		if dest > 0 {
 			n = dest
+		} else if unreach = t.unreachTTL(); unreach > 0 {
+			n = unreach // a router says the destination is unreachable: probing past it is pointless
 		}
 		silent := t.observeDenials(pace)
 		var at time.Duration
 		if t.o.Interval > 0 {
 			at = time.Duration(r) * t.o.Interval
 		} else {
-			at = pace.next(max(time.Since(t.start), prev+minGap), t.groups(dest, n, silent))
+			at = pace.next(max(time.Since(t.start), prev+minGap), t.groups(dest, unreach, silent))
 		}
 		if d := at - time.Since(t.start); d > 0 {
 			timer.Reset(d)
@@ -180,23 +182,31 @@ func (t *tracer) send(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 	return t.o.Rounds, nil
 }
 
-// groups lists the rate-limit buckets the next round draws on: one per router before the
-// destination, plus the destination's own for UDP (its port-unreachable replies are rate-limited
-// too; echo replies and TCP answers are not), which every TTL at or past it feeds.
-func (t *tracer) groups(dest, n int, silent map[int]bool) [][]int {
+// groups lists the rate-limit buckets the next round draws on: one per router before the end of the
+// path, plus one for whoever answers every TTL at or past the end, fed by all of them: the
+// destination for UDP (its port-unreachable replies are rate-limited too; echo replies and TCP
+// answers are not), or the router that said the destination is unreachable.
+func (t *tracer) groups(dest, unreach int, silent map[int]bool) [][]int {
 	var g [][]int
-	routers := n
-	if dest > 0 {
-		routers = dest - 1
+	end := 0
+	switch {
+	case dest > 0:
+		end = dest
+	case unreach > 0:
+		end = unreach
 	}
-	for ttl := 1; ttl <= routers; ttl++ {
+	last := t.o.MaxTTL
+	if end > 0 {
+		last = end - 1
+	}
+	for ttl := 1; ttl <= last; ttl++ {
 		if !silent[ttl] {
 			g = append(g, []int{ttl})
 		}
 	}
-	if dest > 0 && t.o.Proto == ProtoUDP {
+	if unreach > 0 || (dest > 0 && t.o.Proto == ProtoUDP) {
 		var all []int
-		for ttl := dest; ttl <= t.o.MaxTTL; ttl++ {
+		for ttl := end; ttl <= t.o.MaxTTL; ttl++ {
 			all = append(all, ttl)
 		}
 		g = append(g, all)
@@ -295,6 +305,19 @@ func (t *tracer) awaitAnswer(ctx context.Context, ttl int, until time.Duration) 
 		}
 		timer.Stop()
 	}
+}
+
+// unreachTTL is the smallest TTL answered with a destination-unreachable by a router, 0 if none.
+func (t *tracer) unreachTTL() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := 0
+	for _, p := range t.probes {
+		if p.replied && !p.final && p.unreach != "" && (u == 0 || p.ttl < u) {
+			u = p.ttl
+		}
+	}
+	return u
 }
 
 func (t *tracer) dest() int {

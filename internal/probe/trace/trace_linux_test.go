@@ -193,3 +193,21 @@ func TestBackToBack(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreachable: a router that answers "host unreachable" ends the path there: the hop shows it,
+// the destination is not reached, and later rounds do not probe past that router.
+func TestUnreachable(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	l, _ := line(t)
+	l.Hosts[0].Exec(t, "ip", "route", "add", "10.250.9.0/24", "via", l.Links[0].RightAddr)
+	l.Hosts[1].Exec(t, "ip", "route", "add", "unreachable", "10.250.9.0/24")
+	res := runTrace(t, l, trace.Options{Target: netip.MustParseAddr("10.250.9.9"), Rounds: 3, Wait: 300 * time.Millisecond})
+	if res.Reached || len(res.Hops) != 1 || res.Hops[0].Unreachable != "host-unreachable" ||
+		len(res.Hops[0].Addrs) != 1 || res.Hops[0].Addrs[0].String() != l.Links[0].RightAddr {
+		t.Fatalf("reached %v hops %+v, want not reached, one hop %s with host-unreachable", res.Reached, res.Hops, l.Links[0].RightAddr)
+	}
+	if res.ProbesSent > trace.DefaultMaxTTL+2 {
+		t.Errorf("%d probes sent, want round 1 to stop at the unreachable router", res.ProbesSent)
+	}
+}
