@@ -10,9 +10,9 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// Summarize returns tcpdump's one-line view of a packet, without the timestamp: for example
-// "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1000, win 64240, length 0". A VXLAN packet
-// shows its encapsulation followed by the inner packet.
+// Summarize returns tcpdump's one-line view of a packet (`tcpdump -nn -S`, without the timestamp
+// and TCP options): for example "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1000, win 64240,
+// length 0". A VXLAN packet shows its encapsulation followed by the inner packet.
 func Summarize(f *Frame) string {
 	var b strings.Builder
 	switch {
@@ -85,9 +85,13 @@ func writeIP(b *strings.Builder, ip *IPInfo) {
 	}
 	switch layers.IPProtocol(ip.Proto) {
 	case layers.IPProtocolTCP:
-		fmt.Fprintf(b, "%s > %s: Flags [%s], seq %d", hostPort(ip.Src, ip.Sport), hostPort(ip.Dst, ip.Dport), ip.Flags, ip.Seq)
-		if ip.PayloadLen > 0 {
-			fmt.Fprintf(b, ":%d", ip.Seq+uint32(ip.PayloadLen))
+		fmt.Fprintf(b, "%s > %s: Flags [%s]", hostPort(ip.Src, ip.Sport), hostPort(ip.Dst, ip.Dport), ip.Flags)
+		// Like tcpdump: a bare ACK shows no sequence number.
+		if ip.PayloadLen > 0 || strings.ContainsAny(ip.Flags, "SFR") {
+			fmt.Fprintf(b, ", seq %d", ip.Seq)
+			if ip.PayloadLen > 0 {
+				fmt.Fprintf(b, ":%d", ip.Seq+uint32(ip.PayloadLen))
+			}
 		}
 		if strings.Contains(ip.Flags, ".") {
 			fmt.Fprintf(b, ", ack %d", ip.Ack)
