@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/netdoctor/netdoctor/internal/lab"
@@ -107,6 +108,9 @@ func alive(pid int) bool {
 	return !(i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X'))
 }
 
+// labConcurrency is how many labs TestLabFaults runs at once.
+const labConcurrency = 6
+
 func requireLabTools(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tool := range []string{"ip", "iptables", "iptables-restore", "nft", "ping", "dig"} {
@@ -126,18 +130,28 @@ func TestLabFaults(t *testing.T) {
 	dir := filepath.Join(testenv.TempDir(t), "labs")
 	before := testenv.CaptureRoot()
 	t.Run("group", func(t *testing.T) {
-		t.Run("healthy", func(t *testing.T) {
-			t.Parallel()
-			c := &cli{t: t, bin: bin, dir: dir, name: testenv.Name("lab")}
-			testHealthy(t, c, before)
+		// Labs are mostly idle (flows wait on timeouts), so run labConcurrency of them at once
+		// whatever -parallel says: t.Run may be called from several goroutines.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, labConcurrency)
+		run := func(name string, fn func(t *testing.T)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				t.Run(name, fn)
+			}()
+		}
+		run("healthy", func(t *testing.T) {
+			testHealthy(t, &cli{t: t, bin: bin, dir: dir, name: testenv.Name("lab")}, before)
 		})
 		for _, f := range fault.Catalogue()[1:] {
-			t.Run(f.Name, func(t *testing.T) {
-				t.Parallel()
-				c := &cli{t: t, bin: bin, dir: dir, name: testenv.Name("lab")}
-				testFault(t, c, f)
+			run(f.Name, func(t *testing.T) {
+				testFault(t, &cli{t: t, bin: bin, dir: dir, name: testenv.Name("lab")}, f)
 			})
 		}
+		wg.Wait()
 	})
 	if d := before.Diff(testenv.CaptureRoot()); d != "" {
 		t.Errorf("root namespace changed:\n%s", d)
