@@ -190,9 +190,6 @@ func TestPingICMPErrors(t *testing.T) {
 		typ, cod int
 		text     string
 	}{
-		// First: "no route" errors come from ip_error, which keeps its own budget of 5 per peer and
-		// shares its token bucket with icmp_ratelimit (set to 0 below, it leaves the bucket empty).
-		{"no-route-at-router", "", "10.99.1.1", icmp.ReasonNetUnreachable, 3, 0, "Destination Net Unreachable"},
 		{"admin-prohibited", "icmp-admin-prohibited", l.Addr(2), icmp.ReasonAdminProhibited, 3, 13, "Packet filtered"},
 		{"host-prohibited", "icmp-host-prohibited", l.Addr(2), icmp.ReasonHostProhibited, 3, 10, "Destination Host Prohibited"},
 		{"host-unreachable", "icmp-host-unreachable", l.Addr(2), icmp.ReasonHostUnreachable, 3, 1, "Destination Host Unreachable"},
@@ -219,6 +216,26 @@ func TestPingICMPErrors(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPingNoRouteAtRouter: a router without a route answers net-unreachable. Those errors come from
+// ip_error, whose per-peer token bucket icmp_ratelimit does not open, so each mode gets a fresh router
+// and one probe: the first error to a peer always goes out.
+func TestPingNoRouteAtRouter(t *testing.T) {
+	for _, mode := range []icmp.Mode{icmp.ModeDatagram, icmp.ModeRaw} {
+		t.Run(string(mode), func(t *testing.T) {
+			l := testenv.NewLine(t, 2)
+			allowDatagram(t, l.Hosts[0])
+			l.Hosts[1].Exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1") // a router, with no route onward
+			l.Hosts[0].Exec(t, "ip", "route", "add", "10.99.0.0/16", "via", l.Addr(1))
+			r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: "10.99.1.1", Count: 1, Mode: mode})
+			p := r.Probes[0]
+			if p.Outcome != icmp.OutcomeICMPError || p.ICMP.Reason != icmp.ReasonNetUnreachable || p.ICMP.Type != 3 ||
+				p.ICMP.Code != 0 || p.From.String() != l.Addr(1) || p.ICMP.Text() != "Destination Net Unreachable" {
+				t.Errorf("probe %+v icmp %+v: want net-unreachable (3/0) from %s", p, p.ICMP, l.Addr(1))
+			}
+		})
 	}
 }
 
