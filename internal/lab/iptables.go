@@ -36,8 +36,9 @@ func (p *Plan) KubeProxyConfig() kubeproxy.Config {
 	return cfg
 }
 
-// NodeIPTables renders the iptables-restore input of a node: the node firewall, flannel's forward
-// and masquerade chains, and kube-proxy's chains when kube-proxy runs there.
+// NodeIPTables renders the iptables-restore input of a node: the kubelet's chains (KUBE-FIREWALL,
+// KUBE-KUBELET-CANARY), flannel's forward and masquerade chains, and kube-proxy's chains when
+// kube-proxy runs there.
 func (p *Plan) NodeIPTables(n *NodePlan) string {
 	var kp kubeproxy.Tables
 	if n.KubeProxy.Running {
@@ -52,14 +53,21 @@ func (p *Plan) NodeIPTables(n *NodePlan) string {
 			b.WriteByte('\n')
 		}
 	}
-	w("*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":FLANNEL-FWD - [0:0]")
+	w("*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+		":KUBE-KUBELET-CANARY - [0:0]", "COMMIT")
+	// The kubelet's chains exist on every node, whether kube-proxy runs or not.
+	w("*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":FLANNEL-FWD - [0:0]",
+		":KUBE-FIREWALL - [0:0]", ":KUBE-KUBELET-CANARY - [0:0]")
 	w(kp.FilterChains...)
+	w("-A INPUT -j KUBE-FIREWALL", "-A OUTPUT -j KUBE-FIREWALL",
+		`-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`)
 	w(kp.Filter...)
 	w(`-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD`,
 		fmt.Sprintf(`-A FLANNEL-FWD -s %s -m comment --comment "flanneld forward" -j ACCEPT`, cidr),
 		fmt.Sprintf(`-A FLANNEL-FWD -d %s -m comment --comment "flanneld forward" -j ACCEPT`, cidr),
 		"COMMIT")
-	w("*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":FLANNEL-POSTRTG - [0:0]")
+	w("*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":FLANNEL-POSTRTG - [0:0]",
+		":KUBE-KUBELET-CANARY - [0:0]")
 	w(kp.NatChains...)
 	w(kp.Nat...)
 	w(`-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG`,

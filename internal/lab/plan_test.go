@@ -77,8 +77,8 @@ func TestNodeIPTablesKubeProxyOptional(t *testing.T) {
 	}
 	n := p.NewNode()
 	n.KubeProxy.Running = false
-	if rules := p.NodeIPTables(n); strings.Contains(rules, "KUBE-") || !strings.Contains(rules, "FLANNEL-POSTRTG") {
-		t.Errorf("without kube-proxy want only flannel chains, got:\n%s", rules)
+	if rules := p.NodeIPTables(n); strings.Contains(rules, "KUBE-SERVICES") || strings.Contains(rules, "KUBE-SVC") || !strings.Contains(rules, "FLANNEL-POSTRTG") || !strings.Contains(rules, "KUBE-FIREWALL") {
+		t.Errorf("without kube-proxy want only flannel and kubelet chains, got:\n%s", rules)
 	}
 }
 
