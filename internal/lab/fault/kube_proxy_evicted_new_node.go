@@ -27,8 +27,9 @@ func KubeProxyEvictedNewNode() lab.Fault {
 			n := p.NewNode()
 			n.KubeProxy = lab.KubeProxyState{Running: false, Phase: "Failed", Reason: "Evicted",
 				Message: "The node was low on resource: memory. Threshold quantity: 100Mi, available: 92340Ki. Container kube-proxy was using 48212Ki, request is 0, has larger consumption of request."}
-			p.Events = append(p.Events, lab.Event{Namespace: "kube-system", Object: "Pod/" + p.KubeProxyPodName(n.Name), Type: "Warning",
-				Reason: "Evicted", Message: n.KubeProxy.Message})
+			p.Events = append(p.Events,
+				lab.Event{Namespace: "default", Object: "Node/" + n.Name, Type: "Warning", Reason: "EvictionThresholdMet", Message: "Attempting to reclaim memory"},
+				lab.Event{Namespace: "kube-system", Object: "Pod/" + p.KubeProxyPodName(n.Name), Type: "Warning", Reason: "Evicted", Message: n.KubeProxy.Message})
 		},
 		Flows: []lab.Flow{
 			{Name: "DNS via the kube-dns ClusterIP from the new node", From: client3, To: dnsName, Proto: "dns", Want: lab.OutcomeTimeout},
