@@ -172,6 +172,19 @@ func TestPingFragNeededReportsMTU(t *testing.T) {
 	}
 }
 
+func TestPingDFLargerThanLocalMTU(t *testing.T) {
+	testenv.RequireTool(t, "ping")
+	l := testenv.NewLine(t, 2, 1400)
+	r := mustPing(t, l.Hosts[0].NS, icmp.Options{Target: l.Addr(1), Count: 1, Size: 1400, DF: true})
+	if p := r.Probes[0]; p.Outcome != icmp.OutcomeLocalError || p.Local != "message too long, local MTU 1400" || p.LocalMTU != 1400 {
+		t.Errorf("probe %+v: want local error message too long, local MTU 1400", p)
+	}
+	// iputils sees the same MTU.
+	if out, _ := l.Hosts[0].Try("ping", "-n", "-c", "1", "-M", "do", "-s", "1400", l.Addr(1)); !strings.Contains(out, "mtu=1400") {
+		t.Errorf("iputils ping -M do -s 1400 does not say mtu=1400:\n%s", out)
+	}
+}
+
 func TestPingICMPErrors(t *testing.T) {
 	testenv.RequireTool(t, "iptables")
 	l := testenv.NewLine(t, 3)
