@@ -141,6 +141,9 @@ func (l *Lab) podObject(pod *PodPlan, ts metav1.Time) *corev1.Pod {
 		ports = append(ports, corev1.ContainerPort{Name: pt.Name, ContainerPort: int32(pt.Port), Protocol: corev1.Protocol(strings.ToUpper(pt.Proto))})
 	}
 	image, cname := "registry.k8s.io/e2e-test-images/agnhost:2.53", pod.App
+	if pod.HostNetwork {
+		image, cname = "registry.k8s.io/ingress-nginx/controller:v1.11.3", "controller"
+	}
 	if pod.DNS {
 		image, cname = "registry.k8s.io/coredns/coredns:v1.11.3", "coredns"
 	}
@@ -155,7 +158,7 @@ func (l *Lab) podObject(pod *PodPlan, ts metav1.Time) *corev1.Pod {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, CreationTimestamp: ts,
 			Labels: map[string]string{"app": pod.App}, Annotations: ann},
-		Spec: corev1.PodSpec{NodeName: pod.Node, PriorityClassName: pod.Priority,
+		Spec: corev1.PodSpec{NodeName: pod.Node, PriorityClassName: pod.Priority, HostNetwork: pod.HostNetwork,
 			Containers: []corev1.Container{{Name: cname, Image: image, Ports: ports}}},
 		Status: corev1.PodStatus{Phase: corev1.PodPhase(pod.Phase), HostIP: l.Plan.Node(pod.Node).IP.String()},
 	}

@@ -36,7 +36,7 @@ func (p *Plan) DNSRecords() map[string][]string {
 		rr[s.Name+"."+s.Namespace+".svc."+DNSDomain+"."] = []string{s.ClusterIP.String()}
 	}
 	for _, pod := range p.Pods {
-		if pod.IP.IsValid() {
+		if pod.Sandboxed() {
 			name := strings.ReplaceAll(pod.IP.String(), ".", "-") + "." + pod.Namespace + ".pod." + DNSDomain + "."
 			rr[name] = []string{pod.IP.String()}
 		}
@@ -88,7 +88,7 @@ staticPodPath: /etc/kubernetes/manifests
 	ipam := "var/lib/cni/networks/cbr0/"
 	last := netip.Addr{}
 	for _, pod := range p.Pods {
-		if pod.Node == n.Name && pod.IP.IsValid() {
+		if pod.Node == n.Name && pod.Sandboxed() {
 			files[ipam+pod.IP.String()] = pod.ContainerID + "\r\neth0"
 			if !last.IsValid() || last.Less(pod.IP) {
 				last = pod.IP

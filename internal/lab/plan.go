@@ -28,22 +28,25 @@ var (
 	ServiceCIDR    = netip.MustParsePrefix("10.96.0.0/12")    // ClusterIPs
 	KubeDNSIP      = netip.MustParseAddr("10.96.0.10")        // the kube-dns Service
 	WebIP          = netip.MustParseAddr("10.96.0.100")       // the default/web Service
+	IngressIP      = netip.MustParseAddr("10.96.0.200")       // the ingress-nginx/ingress-nginx-controller Service
 )
 
 // Well-known values of the lab's cluster.
 const (
-	DNSDomain     = "cluster.local"
-	VXLANDevice   = "flannel.1"
-	VXLANPort     = 8472
-	VXLANVNI      = 1
-	VXLANMTU      = 1450
-	UnderlayMTU   = 1500
-	WebPort       = 80    // default/web Service port
-	WebTargetPort = 8080  // the web pods' containerPort
-	WebNodePort   = 30080 // default/web NodePort
-	VMPort        = 8080  // the outside VM's HTTP server
-	WebEchoPort   = 9000  // UDP echo port of the web (and client) pods, also a port of Service web
-	MaxNodes      = 100
+	DNSDomain       = "cluster.local"
+	VXLANDevice     = "flannel.1"
+	VXLANPort       = 8472
+	VXLANVNI        = 1
+	VXLANMTU        = 1450
+	UnderlayMTU     = 1500
+	WebPort         = 80    // default/web Service port
+	WebTargetPort   = 8080  // the web pods' containerPort
+	WebNodePort     = 30080 // default/web NodePort
+	VMPort          = 8080  // the outside VM's HTTP server
+	WebEchoPort     = 9000  // UDP echo port of the web (and client) pods, also a port of Service web
+	IngressPort     = 80    // the hostNetwork ingress controller's HTTP port on its node
+	IngressNodePort = 30880 // NodePort of the ingress controller Service
+	MaxNodes        = 100
 	// DynamicAddrLifetime is the valid_lft in seconds of a DHCP-style address (finite, so `dynamic`).
 	DynamicAddrLifetime = 86400
 )
@@ -145,7 +148,13 @@ type PodPlan struct {
 	PID         int        `json:"pid,omitempty"`     // the server process, once started
 	ContainerID string     `json:"containerID"`
 	Priority    string     `json:"priorityClassName,omitempty"`
+	// HostNetwork pods run in their node's netns (Netns is the node's) with the node IP: no veth,
+	// no IPAM, no resolv.conf of their own.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
+
+// Sandboxed reports whether the pod has a network namespace of its own (a pod network sandbox).
+func (p *PodPlan) Sandboxed() bool { return !p.HostNetwork && p.Netns != "" && p.IP.IsValid() }
 
 // ServicePort is one port of a Service.
 type ServicePort struct {
@@ -207,6 +216,12 @@ func NewPlan(o Options) (*Plan, error) {
 	for i := 0; i < 2; i++ {
 		p.addPod("default", "web", p.Nodes[i].Name, webPorts, i)
 	}
+	// A hostNetwork ingress controller on the first two nodes, exposed by a NodePort Service: the
+	// node's own stack answers (MTU 1500, MSS 1460), as on bare-metal clusters.
+	for i := 0; i < 2; i++ {
+		ing := p.addPod("ingress-nginx", "ingress-nginx-controller", p.Nodes[i].Name, []Port{{Name: "http", Port: IngressPort, Proto: "tcp"}}, i)
+		ing.HostNetwork, ing.Netns, ing.HostVeth, ing.MTU = true, p.Nodes[i].Netns, "", UnderlayMTU
+	}
 	for _, n := range p.Nodes {
 		c := p.addPod("default", "client", n.Name, webPorts, 0)
 		c.Name, c.Owner = "client-"+n.Name, ""
@@ -231,6 +246,8 @@ func NewPlan(o Options) (*Plan, error) {
 		{Namespace: "default", Name: "web", ClusterIP: WebIP, Type: "NodePort", App: "web", Ports: []ServicePort{
 			{Name: "http", Port: WebPort, TargetPort: WebTargetPort, NodePort: WebNodePort, Proto: "tcp"},
 			{Name: "echo", Port: WebEchoPort, TargetPort: WebEchoPort, NodePort: WebNodePort + 1, Proto: "udp"}}},
+		{Namespace: "ingress-nginx", Name: "ingress-nginx-controller", ClusterIP: IngressIP, Type: "NodePort", App: "ingress-nginx-controller", Ports: []ServicePort{
+			{Name: "http", Port: 80, TargetPort: IngressPort, NodePort: IngressNodePort, Proto: "tcp"}}},
 	}
 	if err := p.AllocateIPs(); err != nil {
 		return nil, err
@@ -267,6 +284,10 @@ func (p *Plan) AllocateIPs() error {
 		n := p.Node(pod.Node)
 		if n == nil {
 			return fmt.Errorf("lab: pod %s on unknown node %s", pod.Name, pod.Node)
+		}
+		if pod.HostNetwork {
+			pod.IP = n.IP
+			continue
 		}
 		if n.IPAMFull && pod.Netns != "" && pod.Namespace == "default" && strings.HasPrefix(pod.Name, "client-") {
 			pod.IP, pod.Phase, pod.Waiting, pod.Ready = netip.Addr{}, "Pending", "ContainerCreating", false
@@ -344,7 +365,7 @@ func (p *Plan) Namespaces() []string {
 		out = append(out, n.Netns)
 	}
 	for _, pod := range p.Pods {
-		if pod.Netns != "" && pod.IP.IsValid() {
+		if pod.Sandboxed() {
 			out = append(out, pod.Netns)
 		}
 	}

@@ -28,6 +28,12 @@ func TestNewPlanDefaults(t *testing.T) {
 	seen := map[netip.Addr]string{}
 	for _, pod := range p.Pods {
 		n := p.Node(pod.Node)
+		if pod.HostNetwork {
+			if pod.IP != n.IP || pod.Netns != n.Netns || pod.Sandboxed() {
+				t.Errorf("hostNetwork pod %s: ip %s netns %s, want its node's %s %s", pod.Name, pod.IP, pod.Netns, n.IP, n.Netns)
+			}
+			continue
+		}
 		if !n.PodCIDR.Contains(pod.IP) || pod.IP == n.PodCIDR.Addr() || pod.IP == nthAddr(n.PodCIDR, 1) {
 			t.Errorf("pod %s: IP %s not a host address of %s's %s", pod.Name, pod.IP, n.Name, n.PodCIDR)
 		}
@@ -107,7 +113,7 @@ func TestDumpIsAKubectlList(t *testing.T) {
 	for _, it := range list.Items {
 		kinds[it["kind"].(string)]++
 	}
-	want := map[string]int{"Node": 3, "Pod": 7 + 6, "Service": 2, "EndpointSlice": 2, "DaemonSet": 2, "PriorityClass": 2}
+	want := map[string]int{"Node": 3, "Pod": 9 + 6, "Service": 3, "EndpointSlice": 3, "DaemonSet": 2, "PriorityClass": 2}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("%d %s objects, want %d (all: %v)", kinds[k], k, n, kinds)

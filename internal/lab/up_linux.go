@@ -66,7 +66,7 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	}
 	st.Namespaces = plan.Namespaces()
 	for _, pod := range plan.Pods {
-		if pod.Netns != "" && pod.IP.IsValid() {
+		if pod.Sandboxed() {
 			st.EtcNetns = append(st.EtcNetns, filepath.Join(EtcNetns, pod.Netns))
 		}
 	}
@@ -263,7 +263,7 @@ func buildNode(ctx context.Context, h *handles, p *Plan, n *NodePlan) error {
 		}
 	}
 	for _, pod := range p.Pods {
-		if pod.Node != n.Name || pod.Netns == "" || !pod.IP.IsValid() {
+		if pod.Node != n.Name || !pod.Sandboxed() {
 			continue
 		}
 		if err := buildPod(h, n, pod); err != nil {
@@ -309,7 +309,7 @@ func writeFiles(st *State) error {
 		}
 	}
 	for _, pod := range p.Pods {
-		if pod.Netns == "" || !pod.IP.IsValid() {
+		if !pod.Sandboxed() {
 			continue
 		}
 		dir := filepath.Join(EtcNetns, pod.Netns)

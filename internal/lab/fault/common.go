@@ -30,7 +30,8 @@ const (
 	node2IP  = "192.168.56.12"
 	node3IP  = "{new-ip}"
 	dhcpIP   = "192.168.56.200"
-	nodePort = "192.168.56.11:30080"
+	nodePort = "192.168.56.11:30080" // default/web, backed by pods (MTU 1450)
+	ingress  = "192.168.56.11:30880" // the hostNetwork ingress controller, answered by the nodes (MTU 1500)
 	vmHTTP   = "198.51.100.10:8080"
 )
 

@@ -308,12 +308,12 @@ func checkKubeProxyEvicted(t *testing.T, c *cli, st *lab.State) {
 var segLen = regexp.MustCompile(`length (\d+)$`)
 
 // checkRetransmissionsOnTheWire runs the flows again under tcpdump on the VM's NIC and checks the
-// capture shows full-size segments of the POST, larger than the 1440 tunnel, sent more than once.
-// (The backend pod has MTU 1450 and announces MSS 1410, so full-size packets are 1450 bytes.)
+// capture shows full-size segments of the POST (1448 bytes of payload: 1500-byte packets, MSS 1460
+// with timestamps) sent more than once.
 func checkRetransmissionsOnTheWire(t *testing.T, c *cli, st *lab.State) {
 	testenv.RequireTool(t, "tcpdump")
 	pcap := filepath.Join(testenv.TempDir(t), c.name+".pcap")
-	cmd := exec.Command("ip", "netns", "exec", st.Plan.VM, "tcpdump", "-i", "eth0", "-nn", "-U", "-w", pcap, "tcp port 30080")
+	cmd := exec.Command("ip", "netns", "exec", st.Plan.VM, "tcpdump", "-i", "eth0", "-nn", "-U", "-w", pcap, "tcp port 30880")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -342,12 +342,12 @@ func checkRetransmissionsOnTheWire(t *testing.T, c *cli, st *lab.State) {
 	seen := map[string]int{}
 	retrans := 0
 	for _, line := range strings.Split(string(out), "\n") {
-		// Payload + 52 bytes of IP/TCP headers (with timestamps) above the 1440 tunnel MTU.
+		// Payload + 52 bytes of IP/TCP headers (with timestamps) = a 1500-byte packet.
 		m := segLen.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
-		if n, _ := strconv.Atoi(m[1]); n+52 <= 1440 {
+		if n, _ := strconv.Atoi(m[1]); n+52 != 1500 {
 			continue
 		}
 		i := strings.Index(line, " seq ")
@@ -361,6 +361,6 @@ func checkRetransmissionsOnTheWire(t *testing.T, c *cli, st *lab.State) {
 		}
 	}
 	if retrans == 0 {
-		t.Errorf("no segment larger than the tunnel MTU was retransmitted in the capture:\n%s", out)
+		t.Errorf("no 1500-byte segment from the VM was retransmitted in the capture:\n%s", out)
 	}
 }

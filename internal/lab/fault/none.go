@@ -20,6 +20,7 @@ func None() lab.Fault {
 			{Name: "DNS from the new node", From: client3, To: dnsName, Proto: "dns", Want: lab.OutcomeOK},
 			{Name: "UDP echo through the ClusterIP", From: client3, To: "svc/default/web:9000", Proto: "udp", Want: lab.OutcomeOK},
 			{Name: "outside VM to NodePort, large POST", From: vmNetns, To: nodePort, Proto: "http", Size: 200000, Want: lab.OutcomeOK},
+			{Name: "outside VM to the ingress NodePort, large POST", From: vmNetns, To: ingress, Proto: "http", Size: 200000, Want: lab.OutcomeOK},
 		},
 	}
 }
