@@ -145,6 +145,7 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 		Prober:   acc,
 		Resolver: acc,
 		Checks:   registry.All(),
+		Localise: acc.Localise,
 		Progress: func(step string) { s.Progressf("netdoctor: %s…", step) },
 	}
 	rep, err := engine.Diagnose(ctx, cfg, engine.Request{From: o.From, To: o.To, Proto: o.Proto, Size: o.Size, Namespace: o.Namespace})

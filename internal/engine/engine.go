@@ -35,6 +35,9 @@ type Config struct {
 	Resolver SourceResolver
 	// Checks are run in this order (see registry.All); every one runs, each decides its relevance.
 	Checks []check.Check
+	// Localise, when set, captures along the path while re-sending the failing probe; it runs when
+	// the symptom is a failure and no check found a critical cause.
+	Localise func(ctx context.Context, env *check.Env) ([]diag.Finding, error)
 	// CheckTimeout bounds each check (default 8 s, never past the context's deadline).
 	CheckTimeout time.Duration
 	// Progress is called with each step's name as it starts (nil: silent).
@@ -100,6 +103,15 @@ func Diagnose(ctx context.Context, cfg Config, req Request) (*diag.Report, error
 		rep.Notes = append(rep.Notes, notes...)
 		checkTimings = timings
 	})
+	if cfg.Localise != nil && env.Symptom != diag.KindHealthy && !hasCritical(rep.Findings) && !env.Source.NoNetwork {
+		timed("capture localisation", func() {
+			f, err := cfg.Localise(ctx, env)
+			if err != nil {
+				rep.Notes = append(rep.Notes, "capture localisation could not run: "+err.Error())
+			}
+			rep.Findings = append(rep.Findings, f...)
+		})
+	}
 	rep.Timings = append(rep.Timings, checkTimings...)
 	sortFindings(rep.Findings, cfg.Checks)
 	rep.Verdict = Verdict(env.Symptom, summary, rep.Findings)
@@ -271,4 +283,13 @@ func sourceAddress(ctx context.Context, env *check.Env) {
 			}
 		}
 	}
+}
+
+func hasCritical(fs []diag.Finding) bool {
+	for _, f := range fs {
+		if f.Severity == diag.SeverityCritical {
+			return true
+		}
+	}
+	return false
 }
