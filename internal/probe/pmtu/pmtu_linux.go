@@ -42,6 +42,8 @@ type prober struct {
 	tcp     *tcpState
 	answers chan answer
 	seq     uint16
+	// late lists the sizes of earlier probes whose answer came after their wait.
+	late []int
 	// destReplies are the times the destination answered a UDP probe (its port-unreachable messages
 	// are rate-limited, so UDP probes are paced).
 	destReplies []time.Time
@@ -105,6 +107,8 @@ func discover(ctx context.Context, ns *netns.NS, o Options) (*Result, error) {
 			break // not a real loss: we stopped waiting
 		}
 		s.probes = append(s.probes, pr)
+		s.lateAnswers(p.late)
+		p.late = p.late[:0]
 	}
 	s.result(res)
 	res.DurationMs = math.Round(float64(time.Since(start))/float64(time.Microsecond)) / 1000
@@ -275,7 +279,11 @@ func (p *prober) probe(ctx context.Context, size int, wait time.Duration) (Probe
 			return pr, nil
 		case a := <-p.answers:
 			if a.size != size || (p.o.Proto == ProtoICMP && a.seq != seq) {
-				continue // a late answer to an earlier probe
+				// A late answer to an earlier probe: keep it so that probe is not counted as lost.
+				if a.icmpType == 0 || a.icmpType == tcpAnswer || (a.icmpType == 3 && a.code == 3 && a.from == p.o.Target) {
+					p.late = append(p.late, a.size)
+				}
+				continue
 			}
 			pr.From = a.from
 			pr.RTTMs = math.Round(float64(a.at.Sub(sent))/float64(time.Microsecond)) / 1000

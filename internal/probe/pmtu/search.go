@@ -102,6 +102,19 @@ func (s *search) next() int {
 	return (ok + up) / 2
 }
 
+// lateAnswers turns the latest lost probe of each size into a pass: its answer came after the wait.
+// The search heals itself: a lost size below the largest that passed no longer bounds it.
+func (s *search) lateAnswers(sizes []int) {
+	for _, size := range sizes {
+		for i := len(s.probes) - 1; i >= 0; i-- {
+			if p := &s.probes[i]; p.Size == size && p.Outcome == OutcomeLost {
+				p.Outcome, p.Detail = OutcomeOK, "late answer"
+				break
+			}
+		}
+	}
+}
+
 // result fills in the verdict fields of r from the probes.
 func (s *search) result(r *Result) {
 	r.Probes = s.probes

@@ -77,3 +77,26 @@ func TestSearchConfirmsLoss(t *testing.T) {
 		t.Fatalf("pmtu %d blackHole %v probes %d after one random loss, want 600 false <=12; probes %+v", r.PathMTU, r.BlackHole, len(r.Probes), r.Probes)
 	}
 }
+
+// TestLateAnswer: a probe counted as lost whose answer arrives later becomes a pass, and the search
+// continues above it instead of calling a black hole.
+func TestLateAnswer(t *testing.T) {
+	s := &search{max: 1500, budget: DefaultMaxProbes}
+	late := true
+	for size := s.next(); size > 0; size = s.next() {
+		p := Probe{Size: size, Outcome: OutcomeOK}
+		if size == 1500 && late {
+			p.Outcome = OutcomeLost // its answer comes while the next probe waits
+		}
+		s.probes = append(s.probes, p)
+		if size != 1500 && late && len(s.probes) > 2 {
+			s.lateAnswers([]int{1500})
+			late = false
+		}
+	}
+	r := &Result{}
+	s.result(r)
+	if r.PathMTU != 1500 || r.BlackHole || !r.Exact {
+		t.Fatalf("pmtu %d blackHole %v exact %v, want 1500 false true; probes %+v", r.PathMTU, r.BlackHole, r.Exact, r.Probes)
+	}
+}
