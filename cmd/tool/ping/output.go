@@ -80,6 +80,7 @@ type jsonResult struct {
 	DF          bool        `json:"df"`
 	ID          int         `json:"id"`
 	Probes      []jsonProbe `json:"probes"`
+	Omitted     int         `json:"omitted,omitempty"` // oldest entries dropped from the list in a long run (still counted)
 	Sent        int         `json:"sent"`
 	Received    int         `json:"received"`
 	Errors      int         `json:"errors"`
@@ -123,7 +124,7 @@ type jsonRTT struct {
 
 func toJSON(r *icmp.Result, timedOut, interrupted bool) jsonResult {
 	j := jsonResult{Target: r.Target, Address: r.Addr.String(), Mode: r.Mode, Size: r.Size, DF: r.DF, ID: r.ID,
-		Probes: []jsonProbe{}, Sent: r.Stats.Sent, Received: r.Stats.Received, Errors: r.Errors, Duplicates: r.Duplicates,
+		Probes: []jsonProbe{}, Omitted: r.Omitted, Sent: r.Stats.Sent, Received: r.Stats.Received, Errors: r.Errors, Duplicates: r.Duplicates,
 		LossPct: r.Stats.LossPct, DurationMs: rtt.Ms(r.Duration), TimedOut: timedOut, Interrupted: interrupted}
 	for _, p := range r.Probes {
 		jp := jsonProbe{Seq: p.Seq, Outcome: p.Outcome, TTL: p.TTL, Bytes: p.Bytes, LocalError: p.Local, LocalMTU: p.LocalMTU, Duplicates: p.Duplicates}

@@ -65,6 +65,7 @@ type jsonResult struct {
 	Target      string        `json:"target"`
 	Address     string        `json:"address"`
 	Attempts    []jsonAttempt `json:"attempts"`
+	Omitted     int           `json:"omitted,omitempty"` // oldest entries dropped from the list in a long run (still counted)
 	Sent        int           `json:"sent"`
 	Connected   int           `json:"connected"`
 	Refused     int           `json:"refused"`
@@ -106,7 +107,7 @@ type jsonRTT struct {
 
 func toJSON(r *tcp.Result, timedOut, interrupted bool) jsonResult {
 	st := r.Stats
-	j := jsonResult{Target: r.Target, Address: r.Addr.String(), Attempts: []jsonAttempt{}, Sent: st.Sent, Connected: st.Received,
+	j := jsonResult{Target: r.Target, Address: r.Addr.String(), Attempts: []jsonAttempt{}, Omitted: r.Omitted, Sent: st.Sent, Connected: st.Received,
 		Refused: r.Refused, Timeouts: r.Timeouts, Unreachable: r.Unreachable, LossPct: st.LossPct,
 		DurationMs: rtt.Ms(r.Duration), TimedOut: timedOut, Interrupted: interrupted}
 	for _, a := range r.Attempts {

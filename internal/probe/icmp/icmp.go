@@ -34,6 +34,9 @@ const (
 	MaxSize = 65507
 	// MinInterval is the shortest interval Ping accepts.
 	MinInterval = time.Millisecond
+	// KeepProbes bounds the memory of a long run: once Result.Probes holds twice this many, the
+	// oldest finished ones are folded into the statistics and dropped from the list.
+	KeepProbes = 10000
 )
 
 // Errors Ping returns when it cannot run; they are wrapped with detail.
@@ -156,7 +159,11 @@ type Result struct {
 	ID       int           // ICMP echo identifier on the wire
 	Started  time.Time     // when the first probe was sent
 	Duration time.Duration // first send to end of run
-	Probes   []Probe       // in sequence order, cancelled ones included
+	// Probes lists the probes in sequence order, cancelled ones included: all of them, or in a long
+	// run the last KeepProbes to KeepProbes*2 (the older ones are counted in Stats and Omitted).
+	Probes []Probe
+	// Omitted is how many of the oldest probes were dropped from Probes to bound memory.
+	Omitted int
 	// Stats count every probe with a final outcome (not cancelled); Received counts replies.
 	Stats rtt.Stats
 	// Errors counts probes answered by an ICMP error or refused locally.
@@ -364,24 +371,33 @@ func ClassifyV6(typ, code int) (r Reason, ok bool) {
 	return "", false
 }
 
-// finish computes the statistics of r from its probes.
-func (r *Result) finish(end time.Time) {
-	var rtts []time.Duration
-	sent := 0
-	r.Errors, r.Duplicates = 0, 0
-	for _, p := range r.Probes {
-		r.Duplicates += p.Duplicates
-		switch p.Outcome {
-		case OutcomeCancelled, "":
-			continue
-		case OutcomeReply:
-			rtts = append(rtts, p.RTT)
-		case OutcomeICMPError, OutcomeLocalError:
-			r.Errors++
-		}
-		sent++
+// tally accumulates what the statistics need from probes.
+type tally struct {
+	sent, errors, dups int
+	rtts               []time.Duration
+}
+
+func (t *tally) add(p Probe) {
+	t.dups += p.Duplicates
+	switch p.Outcome {
+	case OutcomeCancelled, "":
+		return
+	case OutcomeReply:
+		t.rtts = append(t.rtts, p.RTT)
+	case OutcomeICMPError, OutcomeLocalError:
+		t.errors++
 	}
-	r.Stats = rtt.Compute(sent, rtts)
+	t.sent++
+}
+
+// finish computes the statistics of r from old (probes already dropped from the list) and its probes.
+func (r *Result) finish(end time.Time, old tally) {
+	t := tally{sent: old.sent, errors: old.errors, dups: old.dups, rtts: append([]time.Duration(nil), old.rtts...)}
+	for _, p := range r.Probes {
+		t.add(p)
+	}
+	r.Errors, r.Duplicates = t.errors, t.dups
+	r.Stats = rtt.Compute(t.sent, t.rtts)
 	if !r.Started.IsZero() {
 		r.Duration = end.Sub(r.Started)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -85,4 +86,38 @@ func FuzzParseErrQueue(f *testing.F) {
 		sockaddrAddr(oob)
 		parseTimespec(oob)
 	})
+}
+
+func TestTrimKeepsStatistics(t *testing.T) {
+	l := &loop{r: &Result{}, pending: map[int]int{}, last: map[int]int{}, keep: 3}
+	var all []Probe
+	for seq := 1; seq <= 20; seq++ {
+		p := Probe{Seq: seq, Outcome: OutcomeReply, RTT: time.Duration(seq) * time.Millisecond}
+		switch {
+		case seq%5 == 0:
+			p = Probe{Seq: seq, Outcome: OutcomeTimeout}
+		case seq%7 == 0:
+			p = Probe{Seq: seq, Outcome: OutcomeICMPError, ICMP: &ErrorReply{}}
+		}
+		if seq == 19 { // still pending when later probes are sent
+			p = Probe{Seq: seq}
+		}
+		l.trim()
+		l.r.Probes = append(l.r.Probes, p)
+		l.last[seq] = len(l.r.Probes) - 1
+		if p.Outcome == "" {
+			l.pending[seq] = len(l.r.Probes) - 1
+		}
+		all = append(all, p)
+	}
+	if len(l.r.Probes) >= 2*l.keep+1 || l.r.Omitted+len(l.r.Probes) != 20 || l.r.Probes[l.pending[19]].Seq != 19 ||
+		l.r.Probes[l.last[20]].Seq != 20 {
+		t.Fatalf("listed %d, omitted %d, pending %v, last %v", len(l.r.Probes), l.r.Omitted, l.pending, l.last)
+	}
+	l.r.finish(time.Now(), l.old)
+	want := &Result{Probes: all}
+	want.finish(time.Now(), tally{})
+	if l.r.Stats != want.Stats || l.r.Errors != want.Errors {
+		t.Errorf("stats after trimming %+v errors %d, want %+v errors %d", l.r.Stats, l.r.Errors, want.Stats, want.Errors)
+	}
 }

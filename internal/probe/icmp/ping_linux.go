@@ -47,7 +47,7 @@ func ping(ctx context.Context, ns *netns.NS, o Options, addr netip.Addr) (*Resul
 	defer func() { cancel(nil); <-woke; unix.Close(efd) }()
 
 	l := &loop{s: s, o: o, r: &Result{Target: o.Target, Addr: addr, Mode: s.mode, Size: o.Size, DF: o.DF, ID: s.id},
-		pending: map[int]int{}, last: map[int]int{}}
+		pending: map[int]int{}, last: map[int]int{}, keep: KeepProbes}
 	if o.OnStart != nil {
 		hdr := *l.r
 		o.OnStart(&hdr)
@@ -60,7 +60,7 @@ func ping(ctx context.Context, ns *netns.NS, o Options, addr netip.Addr) (*Resul
 			l.r.Probes[i].Outcome = OutcomeCancelled
 		}
 	}
-	l.r.finish(end)
+	l.r.finish(end, l.old)
 	if cause := context.Cause(ctx); cause != nil && (errors.Is(cause, netns.ErrGone) || errors.Is(cause, netns.ErrProcessGone)) {
 		return l.r, fmt.Errorf("probe/icmp: vantage %w", cause)
 	}
@@ -74,6 +74,37 @@ type loop struct {
 	pending map[int]int // wire seq → index in r.Probes, for probes still waiting
 	last    map[int]int // wire seq → index of the latest probe that used it (for duplicates)
 	sent    int
+	keep    int   // probes kept listed (KeepProbes)
+	old     tally // probes no longer listed
+}
+
+// trim drops the oldest finished probes once twice l.keep are listed, folding them into l.old.
+func (l *loop) trim() {
+	if len(l.r.Probes) < 2*l.keep {
+		return
+	}
+	cut := len(l.r.Probes) - l.keep
+	for _, i := range l.pending {
+		cut = min(cut, i)
+	}
+	if cut <= 0 {
+		return
+	}
+	for _, p := range l.r.Probes[:cut] {
+		l.old.add(p)
+	}
+	l.r.Omitted += cut
+	l.r.Probes = append([]Probe(nil), l.r.Probes[cut:]...)
+	for k, i := range l.pending {
+		l.pending[k] = i - cut
+	}
+	for k, i := range l.last {
+		if i < cut {
+			delete(l.last, k)
+		} else {
+			l.last[k] = i - cut
+		}
+	}
 }
 
 func (l *loop) run(ctx context.Context, efd int) {
@@ -122,6 +153,7 @@ func (l *loop) send(seq int) {
 	if l.r.Started.IsZero() {
 		l.r.Started = sent
 	}
+	l.trim()
 	l.r.Probes = append(l.r.Probes, Probe{Seq: seq, Sent: sent})
 	i := len(l.r.Probes) - 1
 	if old, ok := l.pending[wire]; ok { // 65536 probes later and still pending: give up on the old one

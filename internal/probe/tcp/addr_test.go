@@ -3,6 +3,7 @@ package tcp
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestSplitAddr(t *testing.T) {
@@ -38,4 +39,27 @@ func FuzzSplitAddr(f *testing.F) {
 			t.Errorf("SplitAddr(%q) = %q, %d without error", s, h, p)
 		}
 	})
+}
+
+func TestFoldKeepsStatistics(t *testing.T) {
+	var all []Attempt
+	r := &Result{}
+	var old tally
+	outcomes := []Outcome{OutcomeConnected, OutcomeRefused, OutcomeConnected, OutcomeTimeout, OutcomeUnreachable, OutcomeConnected}
+	for i := 0; i < 25; i++ {
+		a := Attempt{Seq: i + 1, Outcome: outcomes[i%len(outcomes)], RTT: time.Duration(i+1) * time.Microsecond}
+		r.fold(&old, 4)
+		r.Attempts = append(r.Attempts, a)
+		all = append(all, a)
+	}
+	if len(r.Attempts) >= 9 || r.Omitted+len(r.Attempts) != 25 || r.Attempts[len(r.Attempts)-1].Seq != 25 {
+		t.Fatalf("listed %d, omitted %d", len(r.Attempts), r.Omitted)
+	}
+	r.finish(time.Now(), old)
+	want := &Result{Attempts: all}
+	want.finish(time.Now(), tally{})
+	if r.Stats != want.Stats || r.Refused != want.Refused || r.Timeouts != want.Timeouts || r.Unreachable != want.Unreachable {
+		t.Errorf("after folding %+v %d/%d/%d, want %+v %d/%d/%d", r.Stats, r.Refused, r.Timeouts, r.Unreachable,
+			want.Stats, want.Refused, want.Timeouts, want.Unreachable)
+	}
 }

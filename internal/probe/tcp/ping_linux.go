@@ -40,6 +40,7 @@ func ping(ctx context.Context, ns *netns.NS, o Options, ap netip.AddrPort) (*Res
 		o.OnStart(&hdr)
 	}
 	var runErr error
+	var old tally
 	next := time.Now()
 	for seq := 1; o.Count == 0 || seq <= o.Count; seq++ {
 		if seq > 1 && !sleepUntil(ctx, efd, next) {
@@ -55,6 +56,7 @@ func ping(ctx context.Context, ns *netns.NS, o Options, ap netip.AddrPort) (*Res
 		if r.Started.IsZero() {
 			r.Started = a.Start
 		}
+		r.fold(&old, KeepAttempts)
 		r.Attempts = append(r.Attempts, a)
 		if a.Outcome == OutcomeCancelled {
 			break
@@ -63,7 +65,7 @@ func ping(ctx context.Context, ns *netns.NS, o Options, ap netip.AddrPort) (*Res
 			o.OnAttempt(a)
 		}
 	}
-	r.finish(time.Now())
+	r.finish(time.Now(), old)
 	if cause := context.Cause(ctx); cause != nil && (errors.Is(cause, netns.ErrGone) || errors.Is(cause, netns.ErrProcessGone)) {
 		return r, fmt.Errorf("probe/tcp: vantage %w", cause)
 	}

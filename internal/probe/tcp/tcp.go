@@ -32,6 +32,9 @@ const (
 	DefaultInterval = time.Second     // from one attempt's start to the next one's
 	DefaultWait     = 2 * time.Second // for each handshake before it counts as a timeout
 	MinInterval     = time.Millisecond
+	// KeepAttempts bounds the memory of a long run: once Result.Attempts holds twice this many, the
+	// oldest are folded into the statistics and dropped from the list.
+	KeepAttempts = 10000
 )
 
 // Errors Ping returns when it cannot run.
@@ -119,7 +122,11 @@ type Result struct {
 	Addr     netip.AddrPort // the address probed
 	Started  time.Time
 	Duration time.Duration
-	Attempts []Attempt // in order, cancelled ones included
+	// Attempts lists the attempts in order, cancelled ones included: all of them, or in a long run
+	// the last KeepAttempts to KeepAttempts*2 (older ones are counted in Stats and Omitted).
+	Attempts []Attempt
+	// Omitted is how many of the oldest attempts were dropped from Attempts to bound memory.
+	Omitted int
 	// Stats count attempts with a final outcome; Received counts connected ones; RTTs are handshakes.
 	Stats rtt.Stats
 	// Refused, Timeouts and Unreachable count the attempts with those outcomes.
@@ -188,26 +195,50 @@ func ResolveAddr(ctx context.Context, s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, port), nil
 }
 
-func (r *Result) finish(end time.Time) {
-	var rtts []time.Duration
-	sent := 0
-	r.Refused, r.Timeouts, r.Unreachable = 0, 0, 0
-	for _, a := range r.Attempts {
-		switch a.Outcome {
-		case OutcomeConnected:
-			rtts = append(rtts, a.RTT)
-		case OutcomeRefused:
-			r.Refused++
-		case OutcomeTimeout:
-			r.Timeouts++
-		case OutcomeUnreachable:
-			r.Unreachable++
-		default:
-			continue
-		}
-		sent++
+// tally accumulates what the statistics need from attempts.
+type tally struct {
+	sent, refused, timeouts, unreachable int
+	rtts                                 []time.Duration
+}
+
+func (t *tally) add(a Attempt) {
+	switch a.Outcome {
+	case OutcomeConnected:
+		t.rtts = append(t.rtts, a.RTT)
+	case OutcomeRefused:
+		t.refused++
+	case OutcomeTimeout:
+		t.timeouts++
+	case OutcomeUnreachable:
+		t.unreachable++
+	default:
+		return
 	}
-	r.Stats = rtt.Compute(sent, rtts)
+	t.sent++
+}
+
+// fold moves all but the last keep attempts into t once twice keep are listed.
+func (r *Result) fold(t *tally, keep int) {
+	if len(r.Attempts) < 2*keep {
+		return
+	}
+	cut := len(r.Attempts) - keep
+	for _, a := range r.Attempts[:cut] {
+		t.add(a)
+	}
+	r.Omitted += cut
+	r.Attempts = append([]Attempt(nil), r.Attempts[cut:]...)
+}
+
+// finish computes the statistics from old (attempts no longer listed) and the listed attempts.
+func (r *Result) finish(end time.Time, old tally) {
+	t := old
+	t.rtts = append([]time.Duration(nil), old.rtts...)
+	for _, a := range r.Attempts {
+		t.add(a)
+	}
+	r.Refused, r.Timeouts, r.Unreachable = t.refused, t.timeouts, t.unreachable
+	r.Stats = rtt.Compute(t.sent, t.rtts)
 	if !r.Started.IsZero() {
 		r.Duration = end.Sub(r.Started)
 	}
