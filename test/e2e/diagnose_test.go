@@ -254,8 +254,8 @@ func TestLocaliseByCapture(t *testing.T) {
 	}
 	under := &testenv.NetNS{Name: l.Plan.Underlay}
 	under.Exec(t, "nft", "add table bridge ndtest")
-	under.Exec(t, "nft", "add chain bridge ndtest fwd { type filter hook forward priority 0 ; }")
-	under.Exec(t, "nft", "add rule bridge ndtest fwd udp dport 8472 ip daddr "+node2.IP.String()+" drop")
+	under.Exec(t, "nft", "add chain bridge ndtest ndfw { type filter hook forward priority 0 ; }")
+	under.Exec(t, "nft", "add rule bridge ndtest ndfw udp dport 8472 ip daddr "+node2.IP.String()+" drop")
 
 	rep, raw, code := diagnose(t, name, env, lab.Request{From: "pod/default/client-node1", To: "pod/" + web + ":8080", Proto: "tcp"})
 	if code != 1 || rep.Verdict.Kind != diag.KindNetworkUnreachable {
