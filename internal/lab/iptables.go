@@ -54,7 +54,9 @@ func (p *Plan) NodeIPTables(n *NodePlan) string {
 		}
 	}
 	w("*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
-		":KUBE-KUBELET-CANARY - [0:0]", "COMMIT")
+		":KUBE-KUBELET-CANARY - [0:0]")
+	w(kp.MangleChains...)
+	w("COMMIT")
 	// The kubelet's chains exist on every node, whether kube-proxy runs or not.
 	w("*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":FLANNEL-FWD - [0:0]",
 		":KUBE-FIREWALL - [0:0]", ":KUBE-KUBELET-CANARY - [0:0]")

@@ -75,6 +75,7 @@ func SEPChain(servicePortName, protocol, endpoint string) string {
 // Tables holds the kube-proxy part of the nat and filter tables: chain declarations and rules,
 // each a slice of iptables-restore lines without the table header or COMMIT.
 type Tables struct {
+	MangleChains         []string // kube-proxy's canary chain
 	NatChains, Nat       []string
 	FilterChains, Filter []string
 }
@@ -82,8 +83,11 @@ type Tables struct {
 // Render computes kube-proxy's rules for cfg.
 func Render(cfg Config) Tables {
 	var t Tables
-	t.NatChains = []string{":KUBE-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-MARK-MASQ - [0:0]"}
-	t.FilterChains = []string{":KUBE-FORWARD - [0:0]", ":KUBE-SERVICES - [0:0]", ":KUBE-EXTERNAL-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]"}
+	// KUBE-PROXY-CANARY: empty chains kube-proxy creates in each table to notice a flush.
+	t.MangleChains = []string{":KUBE-PROXY-CANARY - [0:0]"}
+	t.NatChains = []string{":KUBE-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-MARK-MASQ - [0:0]", ":KUBE-PROXY-CANARY - [0:0]"}
+	t.FilterChains = []string{":KUBE-FORWARD - [0:0]", ":KUBE-SERVICES - [0:0]", ":KUBE-EXTERNAL-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]",
+		":KUBE-PROXY-FIREWALL - [0:0]", ":KUBE-PROXY-CANARY - [0:0]"}
 	t.Nat = []string{
 		`-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
 		`-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
@@ -94,11 +98,14 @@ func Render(cfg Config) Tables {
 		`-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`,
 	}
 	t.Filter = []string{
+		`-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`,
 		`-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`,
 		`-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS`,
+		`-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`,
 		`-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD`,
 		`-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
 		`-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`,
+		`-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`,
 		`-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
 		`-A KUBE-FORWARD -m conntrack --ctstate INVALID -m comment --comment "kubernetes forwarding invalid packets" -j DROP`,
 		`-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark ` + MasqueradeMark + "/" + MasqueradeMark + ` -j ACCEPT`,
