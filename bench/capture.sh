@@ -8,12 +8,15 @@
 # "sent" (iperf3's packet count for UDP, bytes for TCP). FILTER adds a selective filter run: by
 # default 'ip[5] & 127 = 0' matches ~1 packet in 128 (the low byte of the IP ID, which counts up).
 # Run as root. Usage: bench/capture.sh [ROUNDS] (default 3). Env: SECS (traffic seconds, default 8),
-# MODE (udp|tcp), NETDOCTOR=/path/to/netdoctor uses that binary instead of building one.
+# MODE (udp|tcp), SNAP (snapshot length for both tools, default 262144; a TCP stream at full
+# snaplen is bound by the disk, use SNAP=96), NETDOCTOR=/path/to/netdoctor uses that binary instead
+# of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 secs=${SECS:-8}
 mode=${MODE:-udp}
+snap=${SNAP:-262144}
 filter=${FILTER-ip[5] & 127 = 0}
 tag=ndbc$$
 a=${tag}a b=${tag}b
@@ -62,10 +65,10 @@ one() {
   pids+=("$srv")
   if [ "$tool" = tcpdump ]; then
     # shellcheck disable=SC2086
-    ip netns exec "$b" tcpdump -i vb -nn -Z root -w "$out" $f 2>"$err" &
+    ip netns exec "$b" tcpdump -i vb -nn -Z root -s "$snap" -w "$out" $f 2>"$err" &
   else
     # shellcheck disable=SC2086
-    "$bin" capture --netns "$b" -i vb -w "$out" --max-bytes 0 --duration 10m $f 2>"$err" &
+    "$bin" capture --netns "$b" -i vb -s "$snap" -w "$out" --max-bytes 0 --duration 10m $f 2>"$err" &
   fi
   pid=$!
   pids+=("$pid")
@@ -95,7 +98,7 @@ one() {
   printf "%-9s %-10s %10s %10s %8s %10s %9s %10s\n" "$label" "$tool" "$cap" "$recv" "$drop" "$sent" "$cpu_us" "$per"
 }
 
-echo "# mode=$mode secs=$secs rounds=$rounds filter='$filter' kernel=$(uname -r) cpus=$(nproc)"
+echo "# mode=$mode snaplen=$snap secs=$secs rounds=$rounds filter='$filter' kernel=$(uname -r) cpus=$(nproc)"
 printf "%-9s %-10s %10s %10s %8s %10s %9s %10s\n" "# run" tool captured received dropped sent "cpu_us" "us/pkt"
 for r in $(seq "$rounds"); do
   order="tcpdump netdoctor"; [ $((r % 2)) = 0 ] && order="netdoctor tcpdump"
