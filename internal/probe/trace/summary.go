@@ -10,6 +10,7 @@ import (
 type probe struct {
 	round, ttl int
 	sentAt     time.Duration // since the start of the trace
+	sentWall   time.Time     // wall clock at sending (no monotonic reading), for kernel receive stamps
 	replied    bool
 	final      bool       // the answer came from the destination itself
 	from       netip.Addr // who answered

@@ -119,6 +119,7 @@ func (t *tracer) open() error {
 		_ = rc.Control(func(fd uintptr) {
 			mask := ^uint32(1<<icmpEchoReply | 1<<icmpDestUnreach | 1<<icmpTimeExceeded)
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_RAW, 1 /* ICMP_FILTER */, int(int32(mask)))
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 		})
 	}
 	return nil
@@ -375,7 +376,8 @@ func (t *tracer) probe(round, ttl int, wg *sync.WaitGroup) (time.Duration, error
 func (t *tracer) record(p *probe) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p.sentAt = time.Since(t.start)
+	now := time.Now()
+	p.sentAt, p.sentWall = now.Sub(t.start), now.Round(0)
 	t.probes = append(t.probes, p)
 	t.sent++
 	return p.sentAt
@@ -390,9 +392,9 @@ func transient(err error) bool {
 
 // receive matches every ICMP message to the probe it answers until the socket is closed.
 func (t *tracer) receive() {
-	buf := make([]byte, 1500)
+	buf, oob := make([]byte, 1500), make([]byte, 128)
 	for {
-		n, from, err := t.icmp.ReadFrom(buf)
+		n, oobn, _, from, err := t.icmp.ReadMsgIP(buf, oob)
 		if err != nil {
 			select {
 			case <-t.done:
@@ -405,11 +407,18 @@ func (t *tracer) receive() {
 			continue
 		}
 		now := time.Since(t.start)
-		ip, ok := netip.AddrFromSlice(from.(*net.IPAddr).IP)
+		rx := kernelStamp(oob[:oobn])
+		ip, ok := netip.AddrFromSlice(from.IP)
 		if !ok {
 			continue
 		}
-		r, ok := parseICMP(buf[:n], ip.Unmap(), t.o.Target)
+		// ReadMsgIP, unlike ReadFrom, leaves the IPv4 header on.
+		msg := buf[:n]
+		if len(msg) < 20 || msg[0]>>4 != 4 || len(msg) < int(msg[0]&0x0f)*4 {
+			continue
+		}
+		msg = msg[int(msg[0]&0x0f)*4:]
+		r, ok := parseICMP(msg, ip.Unmap(), t.o.Target)
 		if !ok || r.proto != t.o.Proto {
 			continue
 		}
@@ -422,13 +431,14 @@ func (t *tracer) receive() {
 			ok = int(r.id) == t.o.Port
 		}
 		if ok {
-			t.answer(r, now)
+			t.answer(r, now, rx)
 		}
 	}
 }
 
-// answer records reply r for the probe it matches.
-func (t *tracer) answer(r reply, now time.Duration) {
+// answer records reply r, read at now (since the start) and stamped rx by the kernel (zero if not),
+// for the probe it matches.
+func (t *tracer) answer(r reply, now time.Duration, rx time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.byKey[r.key]
@@ -436,6 +446,12 @@ func (t *tracer) answer(r reply, now time.Duration) {
 		return
 	}
 	p.replied, p.from, p.rtt = true, r.from, now-p.sentAt
+	// The kernel's receive stamp leaves out how long this goroutine took to be scheduled.
+	if !rx.IsZero() {
+		if k := rx.Sub(p.sentWall); k > 0 && k < p.rtt {
+			p.rtt = k
+		}
+	}
 	switch {
 	case r.icmpType == icmpEchoReply:
 		p.final = true
@@ -488,6 +504,22 @@ func (t *tracer) drain(ctx context.Context) {
 		case <-t.notify:
 		}
 	}
+}
+
+// kernelStamp returns the SCM_TIMESTAMPNS receive time in oob, or the zero time.
+func kernelStamp(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			return time.Unix(sec, nsec)
+		}
+	}
+	return time.Time{}
 }
 
 func checksum(b []byte) uint16 {
