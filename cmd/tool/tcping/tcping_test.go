@@ -200,3 +200,54 @@ func TestPIDVantageAndVanishingProcess(t *testing.T) {
 		t.Errorf("err %v stderr %q", err, stderr.String())
 	}
 }
+
+func TestCtrlCAndTimeout(t *testing.T) {
+	n := testenv.NewNetNS(t)
+	port := listen(t, n, "127.0.0.1:0")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+
+	cmd := exec.Command(binary(t), "tcping", "--netns", n.Name, "-i", "20ms", addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testenv.Kill(cmd) })
+	var seen string
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen, "seq=3 connected") { // readiness: three attempts printed
+		k, err := out.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v (so far %q)", err, seen)
+		}
+		seen += string(buf[:k])
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		k, err := out.Read(buf)
+		seen += string(buf[:k])
+		if err != nil {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil || stderr.Len() != 0 || !strings.Contains(seen, "tcping statistics ---\n") ||
+		!strings.Contains(seen, " connected, 0% loss (0 refused, 0 timeout, 0 unreachable)") {
+		t.Errorf("after Ctrl-C: err %v stderr %q stdout:\n%s", err, stderr.String(), seen)
+	}
+
+	n.Exec(t, "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", strconv.Itoa(port), "-j", "DROP")
+	so, se, code := run(t, "tcping", "--netns", n.Name, "-i", "10ms", "-W", "100ms", "--timeout", "500ms", addr)
+	if code != 1 || se != "netdoctor: timed out after 500ms\n" || !strings.Contains(so, "seq=1 timeout: no answer within 100.000 ms") {
+		t.Errorf("exit %d stderr %q stdout:\n%s", code, se, so)
+	}
+	_, se, code = run(t, "tcping", "--netns", n.Name, "-W", "5s", "--timeout", "300ms", addr)
+	if code != 2 || se != "netdoctor: timed out after 300ms before any attempt finished\n" {
+		t.Errorf("exit %d stderr %q", code, se)
+	}
+}
