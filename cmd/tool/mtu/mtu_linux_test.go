@@ -1,3 +1,5 @@
+//go:build linux
+
 package mtu_test
 
 import (
