@@ -130,8 +130,8 @@ func (o *options) runCapture(c *cobra.Command, s *cli.Streams, format cli.Format
 		if err != nil {
 			return cli.Failf("%v", err)
 		}
-		unregister := cli.OnAbort(func() { _ = w.Close(nil) })
-		defer unregister()
+		// No OnAbort hook: a second Ctrl-C exits at once, and flushing from the signal goroutine
+		// while the loop appends could tear a record; the file then ends at the last full flush.
 		defer w.Close(nil)
 	}
 	where := o.iface

@@ -172,3 +172,35 @@ func checkEncap(t *testing.T, p *TracedPacket, text string) {
 		t.Fatalf("no encap-src anomaly naming the outer source:\n%s", text)
 	}
 }
+
+// TestMultiPointVanishes deletes the veth during a multi-point capture: Multi still returns the
+// trace, with each point saying it stopped early, and the packet seen before stays traced.
+func TestMultiPointVanishes(t *testing.T) {
+	p := newPair(t)
+	pts := []Point{{Netns: p.a.NS, NetnsName: "a", Iface: p.ifA}, {Netns: p.b.NS, NetnsName: "b", Iface: p.ifB}}
+	during := func(ctx context.Context) error {
+		if _, _, err := p.a.Output(ctx, "ping", "-c", "1", "-W", "2", "10.77.0.2"); err != nil {
+			return err
+		}
+		_, _, err := p.a.Output(ctx, "ip", "link", "del", p.ifA)
+		return err
+	}
+	start := time.Now()
+	tr, err := Multi(context.Background(), pts, MultiOptions{Filter: "icmp", Duration: 20 * time.Second}, during)
+	if err != nil {
+		t.Fatalf("Multi: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Multi took %s", d)
+	}
+	var text strings.Builder
+	tr.WriteText(&text)
+	for _, pr := range tr.Points {
+		if !strings.Contains(pr.Error, "went down or vanished") {
+			t.Errorf("point %s: error %q, want it to say the interface vanished:\n%s", pr.Label, pr.Error, text.String())
+		}
+	}
+	if len(tr.Packets) != 2 || tr.Packets[0].LastPoint != "b:"+p.ifB || tr.ProbeError != "" {
+		t.Fatalf("want the echo request (last seen at b) and reply traced, no probe error:\n%s", text.String())
+	}
+}
