@@ -72,7 +72,7 @@ func resolveSource(ctx context.Context, cfg Config, c *kube.Cluster, raw string,
 	case "pod":
 		p := c.Pod(s.Namespace, s.Name)
 		if p == nil {
-			return nil, badRequest("pod %s/%s is not in the cluster view (%s): check the name with 'kubectl get pod -n %s'", s.Namespace, s.Name, source(c), s.Namespace)
+			return nil, badRequest("pod %q is not in the cluster view (%s): check the name with 'kubectl get pod -n %s'", s.Namespace+"/"+s.Name, source(c), s.Namespace)
 		}
 		e.Kind, e.Pod, e.Node = check.KindPod, p, c.Node(p.Spec.NodeName)
 		if ips := kube.PodIPs(p); len(ips) > 0 {
@@ -95,7 +95,7 @@ func resolveSource(ctx context.Context, cfg Config, c *kube.Cluster, raw string,
 	case "node":
 		n := c.Node(s.Name)
 		if n == nil {
-			return nil, badRequest("node %s is not in the cluster view (%s)", s.Name, source(c))
+			return nil, badRequest("node %q is not in the cluster view (%s)", s.Name, source(c))
 		}
 		e.Kind, e.Node, e.IP = check.KindNode, n, kube.InternalIP(n)
 		e.Netns = NetnsPath(n.Annotations[kube.AnnotationNetns])
@@ -156,7 +156,7 @@ func resolveTarget(c *kube.Cluster, raw string, s Spec) (*check.Endpoint, error)
 	case "svc":
 		svc := c.Service(s.Namespace, s.Name)
 		if svc == nil {
-			return nil, badRequest("service %s/%s is not in the cluster view (%s)", s.Namespace, s.Name, source(c))
+			return nil, badRequest("service %q is not in the cluster view (%s)", s.Namespace+"/"+s.Name, source(c))
 		}
 		e.Kind, e.Service = check.KindService, svc
 		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
@@ -170,7 +170,7 @@ func resolveTarget(c *kube.Cluster, raw string, s Spec) (*check.Endpoint, error)
 	case "pod":
 		p := c.Pod(s.Namespace, s.Name)
 		if p == nil {
-			return nil, badRequest("pod %s/%s is not in the cluster view (%s)", s.Namespace, s.Name, source(c))
+			return nil, badRequest("pod %q is not in the cluster view (%s)", s.Namespace+"/"+s.Name, source(c))
 		}
 		e.Kind, e.Pod, e.Node = check.KindPod, p, c.Node(p.Spec.NodeName)
 		ips := kube.PodIPs(p)
