@@ -70,12 +70,22 @@ func mtrHops(t *testing.T, l *testenv.Line, target string, rounds int) []string 
 func TestSameHopsAsMtr(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tc := range []struct {
-		proto trace.Proto
-		port  int
-	}{{trace.ProtoICMP, 0}, {trace.ProtoUDP, 0}, {trace.ProtoTCP, 8080}} {
-		t.Run(string(tc.proto), func(t *testing.T) {
+		proto  trace.Proto
+		port   int
+		listen bool // a server accepts on port (SYN/ACK) instead of refusing it (RST)
+	}{{trace.ProtoICMP, 0, false}, {trace.ProtoUDP, 0, false}, {trace.ProtoTCP, 8080, false}, {trace.ProtoTCP, 8081, true}} {
+		name := string(tc.proto)
+		if tc.listen {
+			name += " listening"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l, target := line(t)
+			if tc.listen {
+				testenv.RequireTool(t, "socat")
+				l.Hosts[3].Start(t, "socat", "TCP-LISTEN:8081,fork,reuseaddr", "SYSTEM:true")
+				waitListen(t, l.Hosts[3], "8081")
+			}
 			res := runTrace(t, l, trace.Options{Target: target, Proto: tc.proto, Port: tc.port, Rounds: 3})
 			got := strings.Join(hopAddrs(res), " ")
 			// mtr runs after us: the routers' ICMP rate-limit buckets are ours first.
@@ -210,4 +220,17 @@ func TestUnreachable(t *testing.T) {
 	if res.ProbesSent > trace.DefaultMaxTTL+2 {
 		t.Errorf("%d probes sent, want round 1 to stop at the unreachable router", res.ProbesSent)
 	}
+}
+
+// waitListen waits until something listens on TCP port in ns (readiness, not a fixed sleep).
+func waitListen(t *testing.T, ns *testenv.NetNS, port string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err := ns.Try("ss", "-Hltn", "sport = :"+port); err == nil && strings.Contains(out, ":"+port) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling a readiness condition
+	}
+	t.Fatalf("nothing listens on %s in %s", port, ns.Name)
 }
