@@ -39,12 +39,12 @@ ip netns exec "$C" ping -c 1 -W 2 "$T" >/dev/null
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 capture() {
-  ip netns exec "$C" tcpdump -i veth0 -n -U -s 96 --time-stamp-precision=nano -w "$1" icmp 2>"$1.err" &
+  ip netns exec "$C" tcpdump -i veth0 -n -U -B 8192 -s 96 --time-stamp-precision=nano -w "$1" icmp 2>"$1.err" &
   pids+=($!); cap=$!
   for _ in $(seq 100); do grep -q "listening on" "$1.err" 2>/dev/null && return; sleep 0.05; done
   echo "bench/ping: tcpdump did not start" >&2; exit 2
 }
-stopcap() { sleep 0.5; kill -INT "$cap"; wait "$cap" 2>/dev/null || true; }
+stopcap() { sleep 1; kill -INT "$cap"; wait "$cap" 2>/dev/null || true; }
 # wire FILE: echo request → reply time per (id, seq), in ms.
 wire() {
   tcpdump -r "$1" -n -tt --time-stamp-precision=nano 2>/dev/null | awk '
