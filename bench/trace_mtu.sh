@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (network namespaces)" >&2; exit 2; }
-for t in mtr tracepath iptables ip; do command -v $t >/dev/null || { echo "bench: needs $t (bash scripts/deps.sh)" >&2; exit 2; }; done
+for t in mtr tracepath iptables ip awk stdbuf; do command -v $t >/dev/null || { echo "bench: needs $t (bash scripts/deps.sh)" >&2; exit 2; }; done
 
 P=ndbt$$
 C=${P}c R1=${P}r1 R2=${P}r2 S=${P}s
@@ -52,8 +52,8 @@ ip netns exec $C iptables -A OUTPUT -p tcp --syn
 probes() { ip netns exec $C iptables -L OUTPUT -v -x -n | awk 'NR>2{s+=$1} END{print s+0}'; }
 zero() { ip netns exec $C iptables -Z OUTPUT; ip netns exec $C ip route flush cache 2>/dev/null || true; }
 now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 settle() { sleep 7; } # let every router's ICMP rate-limit bucket (6 messages, 1/s) refill
 
 echo "== trace (10 rounds, ICMP)"
