@@ -16,24 +16,24 @@ const (
 // IPInfo is what one IP header and the transport header behind it say. Fields that do not apply
 // to Proto are zero.
 type IPInfo struct {
-	Version  int        `json:"version"`
-	Src      netip.Addr `json:"src"`
-	Dst      netip.Addr `json:"dst"`
-	Proto    uint8      `json:"proto"` // IP protocol number (for IPv6, the last next-header)
-	TTL      uint8      `json:"ttl"`   // TTL or hop limit
-	ID       uint16     `json:"id"`    // IPv4 identification (0 for IPv6)
-	Len      int        `json:"len"`   // IP total length as on the wire
-	DF       bool       `json:"df,omitempty"`
-	FragOff  uint16     `json:"frag_off,omitempty"` // fragment offset in bytes
-	MoreFrag bool       `json:"more_frag,omitempty"`
-	Sport    uint16     `json:"sport,omitempty"`
-	Dport    uint16     `json:"dport,omitempty"`
+	Version  int        `json:"version"`             // 4 or 6
+	Src      netip.Addr `json:"src"`                 // source address
+	Dst      netip.Addr `json:"dst"`                 // destination address
+	Proto    uint8      `json:"proto"`               // IP protocol number (for IPv6, the last next-header)
+	TTL      uint8      `json:"ttl"`                 // TTL or hop limit
+	ID       uint16     `json:"id"`                  // IPv4 identification (IPv6: fragment id, else 0)
+	Len      int        `json:"len"`                 // IP total length as on the wire
+	DF       bool       `json:"df,omitempty"`        // IPv4 don't-fragment bit
+	FragOff  uint16     `json:"frag_off,omitempty"`  // fragment offset in bytes
+	MoreFrag bool       `json:"more_frag,omitempty"` // more fragments follow
+	Sport    uint16     `json:"sport,omitempty"`     // TCP/UDP source port
+	Dport    uint16     `json:"dport,omitempty"`     // TCP/UDP destination port
 	Flags    string     `json:"tcp_flags,omitempty"` // tcpdump notation: "S.", "P.", "R"...
-	Seq      uint32     `json:"seq,omitempty"`
-	Ack      uint32     `json:"ack,omitempty"`
-	Win      uint16     `json:"win,omitempty"`
-	ICMPType uint8      `json:"icmp_type,omitempty"`
-	ICMPCode uint8      `json:"icmp_code,omitempty"`
+	Seq      uint32     `json:"seq,omitempty"`       // TCP sequence number (absolute)
+	Ack      uint32     `json:"ack,omitempty"`       // TCP acknowledgement number (absolute)
+	Win      uint16     `json:"win,omitempty"`       // TCP window (unscaled)
+	ICMPType uint8      `json:"icmp_type,omitempty"` // ICMP or ICMPv6 type
+	ICMPCode uint8      `json:"icmp_code,omitempty"` // ICMP or ICMPv6 code
 	ICMPID   uint16     `json:"icmp_id,omitempty"`  // echo identifier
 	ICMPSeq  uint16     `json:"icmp_seq,omitempty"` // echo sequence
 	// MTU is the next-hop MTU of an ICMP "fragmentation needed" / ICMPv6 "packet too big".
@@ -48,10 +48,10 @@ type IPInfo struct {
 
 // Encap is a VXLAN encapsulation: the outer (underlay) addresses and the VNI.
 type Encap struct {
-	OuterSrc netip.Addr `json:"outer_src"`
-	OuterDst netip.Addr `json:"outer_dst"`
-	VNI      uint32     `json:"vni"`
-	Port     uint16     `json:"port"`
+	OuterSrc netip.Addr `json:"outer_src"` // the sending VTEP's address (seed case 1 looks here)
+	OuterDst netip.Addr `json:"outer_dst"` // the receiving VTEP's address
+	VNI      uint32     `json:"vni"`       // VXLAN network identifier
+	Port     uint16     `json:"port"`      // UDP destination port (8472 or 4789)
 }
 
 // Frame is a decoded captured packet.

@@ -172,8 +172,8 @@ func Multi(ctx context.Context, points []Point, opts MultiOptions, during func(c
 
 // PointError is a capture point that could not be opened.
 type PointError struct {
-	Label, Netns, Iface string
-	Err                 error
+	Label, Netns, Iface string // the point, as given
+	Err                 error  // why it could not be opened (ErrNoInterface, a *FilterError...)
 }
 
 func (e *PointError) Error() string { return fmt.Sprintf("capture: point %s: %v", e.Label, e.Err) }

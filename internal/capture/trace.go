@@ -44,10 +44,10 @@ type Trace struct {
 
 // PointResult is what one point captured.
 type PointResult struct {
-	Label   string `json:"label"`
-	Netns   string `json:"netns"`
-	Iface   string `json:"iface"`
-	NextMTU int    `json:"next_mtu,omitempty"`
+	Label   string `json:"label"`              // Point.Label (or "netns:iface")
+	Netns   string `json:"netns"`              // Point.NetnsName
+	Iface   string `json:"iface"`              // Point.Iface
+	NextMTU int    `json:"next_mtu,omitempty"` // Point.NextMTU
 	// Captured counts packets kept at this point (after the user-space part of the filter).
 	Captured int `json:"captured"`
 	// Overflow counts packets past MultiOptions.MaxPackets, not kept.
@@ -62,11 +62,14 @@ type PointResult struct {
 
 // Sighting is one packet seen at one point.
 type Sighting struct {
-	Point string    `json:"point"`
-	Time  time.Time `json:"time"`
+	// Point is the label of the point that saw the packet.
+	Point string `json:"point"`
+	// Time is the kernel's timestamp (one clock for all namespaces of the host).
+	Time time.Time `json:"time"`
 	// Offset is the time since the packet's first sighting.
 	Offset time.Duration `json:"offset_ns"`
-	Dir    string        `json:"dir"`
+	// Dir is "In" or "Out" (or B/M/P) as the kernel saw the packet on the interface.
+	Dir string `json:"dir"`
 	// IP is the (inner) IP packet as seen here: addresses, TTL, length, transport header.
 	IP IPInfo `json:"ip"`
 	// Encap is the VXLAN encapsulation around it here, if any.
@@ -95,6 +98,7 @@ type TracedPacket struct {
 
 // Anomaly is something that changed about a packet on its way, or does not fit the path.
 type Anomaly struct {
+	// Kind is one of the Anomaly* constants.
 	Kind string `json:"kind"`
 	// From and At are the points between which the change happened (From empty for a property
 	// of one point).
