@@ -34,8 +34,8 @@ type IPInfo struct {
 	Win      uint16     `json:"win,omitempty"`       // TCP window (unscaled)
 	ICMPType uint8      `json:"icmp_type,omitempty"` // ICMP or ICMPv6 type
 	ICMPCode uint8      `json:"icmp_code,omitempty"` // ICMP or ICMPv6 code
-	ICMPID   uint16     `json:"icmp_id,omitempty"`  // echo identifier
-	ICMPSeq  uint16     `json:"icmp_seq,omitempty"` // echo sequence
+	ICMPID   uint16     `json:"icmp_id,omitempty"`   // echo identifier
+	ICMPSeq  uint16     `json:"icmp_seq,omitempty"`  // echo sequence
 	// MTU is the next-hop MTU of an ICMP "fragmentation needed" / ICMPv6 "packet too big".
 	MTU int `json:"mtu,omitempty"`
 	// PayloadLen is the transport payload length as on the wire.
