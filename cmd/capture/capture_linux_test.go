@@ -439,3 +439,40 @@ func TestAt(t *testing.T) {
 		t.Fatalf("echo reply should be last seen at %s:\n%s", pa, r.out())
 	}
 }
+
+// TestJSON: -o json prints one object per packet and a summary object, all on stdout.
+func TestJSON(t *testing.T) {
+	a, b := pair(t)
+	r := start(t, "--netns", b.Name, "-i", "vb", "-c", "2", "-o", "json", "icmp")
+	a.Exec(t, "ping", "-c", "1", "-W", "2", "10.77.0.2")
+	if code, _ := r.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, r.errLines())
+	}
+	lines := strings.Split(strings.TrimSpace(r.out()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 2 packet lines and a summary:\n%s", r.out())
+	}
+	var pk struct {
+		Type    string `json:"type"`
+		Summary string `json:"summary"`
+		IP      struct {
+			Src      string `json:"src"`
+			ICMPType int    `json:"icmp_type"`
+		} `json:"ip"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &pk); err != nil || pk.Type != "packet" || pk.IP.Src != "10.77.0.1" ||
+		pk.IP.ICMPType != 8 || !strings.HasPrefix(pk.Summary, "IP 10.77.0.1 > 10.77.0.2: ICMP echo request") {
+		t.Fatalf("first line %s (err %v)", lines[0], err)
+	}
+	var sum struct {
+		Type     string `json:"type"`
+		Captured int    `json:"captured"`
+		Received int    `json:"received_by_filter"`
+		Dropped  int    `json:"dropped_by_kernel"`
+		Stopped  string `json:"stopped"`
+	}
+	if err := json.Unmarshal([]byte(lines[2]), &sum); err != nil || sum.Type != "summary" || sum.Captured != 2 ||
+		sum.Received != 2 || sum.Stopped != "count" {
+		t.Fatalf("summary line %s (err %v)", lines[2], err)
+	}
+}

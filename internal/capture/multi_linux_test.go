@@ -21,7 +21,11 @@ type vxlanPath struct {
 	cli, node1, node2, srv *testenv.NetNS
 }
 
-func newVXLANPath(t *testing.T) *vxlanPath {
+func newVXLANPath(t *testing.T) *vxlanPath { return newVXLANPathFrom(t, "") }
+
+// newVXLANPathFrom builds the path with node1's VTEP sending from node1Src, a second address on its
+// underlay (seed case 1: a DHCP address the VTEP picked instead of the node IP); "" for the node IP.
+func newVXLANPathFrom(t *testing.T, node1Src string) *vxlanPath {
 	t.Helper()
 	testenv.RequireTool(t, "iptables")
 	v := &vxlanPath{cli: testenv.NewNetNS(t), node1: testenv.NewNetNS(t), node2: testenv.NewNetNS(t), srv: testenv.NewNetNS(t)}
@@ -37,6 +41,9 @@ func newVXLANPath(t *testing.T) *vxlanPath {
 		if i == 1 {
 			local, remote = remote, local
 			addr, peerNet, via = "10.99.0.2/24", "10.1.1.0/24", "10.99.0.1"
+		} else if node1Src != "" {
+			n.Exec(t, "ip", "addr", "add", node1Src+"/24", "dev", "ul")
+			local = node1Src
 		}
 		n.Exec(t, "ip", "link", "add", "vx", "type", "vxlan", "id", "42", "dstport", "8472",
 			"local", local, "remote", remote, "dev", "ul")
@@ -202,5 +209,30 @@ func TestMultiPointVanishes(t *testing.T) {
 	}
 	if len(tr.Packets) != 2 || tr.Packets[0].LastPoint != "b:"+p.ifB || tr.ProbeError != "" {
 		t.Fatalf("want the echo request (last seen at b) and reply traced, no probe error:\n%s", text.String())
+	}
+}
+
+// TestMultiWrongVTEPSource is seed case 1 as a capture sees it: node1's VTEP sends from a second
+// address on its NIC, and the trace names that outer source and where it was seen.
+func TestMultiWrongVTEPSource(t *testing.T) {
+	v := newVXLANPathFrom(t, "192.168.77.11")
+	during := func(ctx context.Context) error {
+		_, _, err := v.cli.Output(ctx, "ping", "-c", "1", "-W", "1", "10.2.2.2")
+		return err
+	}
+	tr, err := Multi(context.Background(), v.points(nil), MultiOptions{Filter: "icmp", Duration: 20 * time.Second}, during)
+	if err != nil {
+		t.Fatalf("Multi: %v", err)
+	}
+	var text strings.Builder
+	tr.WriteText(&text)
+	p := probe(t, tr, "10.2.2.2")
+	if !hasAnomaly(p, "VXLAN outer source 192.168.77.11 (vni 42) seen at node1:ul, node2:ul") {
+		t.Fatalf("the probe should carry outer source 192.168.77.11:\n%s", text.String())
+	}
+	for _, pr := range tr.Points {
+		if pr.Label == "node1:ul" && (len(pr.OuterSources) == 0 || pr.OuterSources[0] != "192.168.77.11") {
+			t.Fatalf("node1:ul outer sources %v, want 192.168.77.11 first:\n%s", pr.OuterSources, text.String())
+		}
 	}
 }
