@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,6 +146,8 @@ func (o *options) runCapture(c *cobra.Command, s *cli.Streams, format cli.Format
 	var captured uint64
 	var stop error
 	any := o.iface == capture.AnyInterface
+	out := bufio.NewWriterSize(s.Out, 64<<10) // flushed at the end of every kernel batch
+	defer out.Flush()
 	loopErr := h.Loop(dctx, func(p *capture.Packet) error {
 		if w != nil {
 			if err := w.WritePacket(p); err != nil {
@@ -154,8 +157,15 @@ func (o *options) runCapture(c *cobra.Command, s *cli.Streams, format cli.Format
 				}
 				return err
 			}
-		} else if err := printPacket(s.Out, format, h, p, any); err != nil {
-			return err
+		} else {
+			if err := printPacket(out, format, h, p, any); err != nil {
+				return err
+			}
+			if p.EndOfBatch {
+				if err := out.Flush(); err != nil {
+					return err
+				}
+			}
 		}
 		captured++
 		if o.count > 0 && captured >= uint64(o.count) {
@@ -169,6 +179,9 @@ func (o *options) runCapture(c *cobra.Command, s *cli.Streams, format cli.Format
 	var werr error
 	if w != nil {
 		werr = w.Close(&st)
+	}
+	if err := out.Flush(); err != nil && loopErr == nil {
+		loopErr = err
 	}
 	if stop == nil {
 		stop = context.Cause(dctx)

@@ -125,6 +125,9 @@ type Packet struct {
 	Ifindex int
 	// Dir is the packet's direction.
 	Dir Direction
+	// EndOfBatch is set on the last packet of a batch the kernel handed over (one ring block):
+	// a good moment to flush buffered output.
+	EndOfBatch bool
 }
 
 // Stats are the kernel's counters for a capture (PACKET_STATISTICS), accumulated since Open.

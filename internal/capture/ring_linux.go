@@ -339,6 +339,7 @@ func (h *Handle) block(base int, p *Packet, fn func(*Packet) error) error {
 	off := base + int(binary.NativeEndian.Uint32(h.ring[base+bdFirstPkt:]))
 	for i := 0; i < n; i++ {
 		hdr := (*unix.Tpacket3Hdr)(unsafe.Pointer(&h.ring[off]))
+		p.EndOfBatch = i == n-1
 		if h.fill(off, hdr, p) {
 			if err := fn(p); err != nil {
 				return err
