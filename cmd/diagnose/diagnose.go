@@ -16,6 +16,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/diag"
 	"github.com/netdoctor/netdoctor/internal/engine"
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/kube/live"
 	"github.com/netdoctor/netdoctor/internal/lab"
 	"github.com/netdoctor/netdoctor/internal/local"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -36,6 +37,11 @@ type Options struct {
 	Timeout     time.Duration
 
 	format cli.Format
+	// live-cluster hook (issue 8): kubectl connection flags; the live API is the cluster view in
+	// kubectl-plugin mode or when a kubeconfig is named, unless --cluster-dump/--lab is given.
+	kube      *live.Flags
+	plugin    bool
+	liveNotes []string
 }
 
 // NewCommand returns the `diagnose` command.
@@ -61,6 +67,15 @@ Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
   netdoctor diagnose --from netns/vm --to 192.168.56.11:30080 --cluster-dump cluster.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// live-cluster hook (issue 8): plugin mode and the kubeconfig's namespace.
+			o.plugin = cmd.Root().Annotations[cobra.CommandDisplayNameAnnotation] == "kubectl netdoctor"
+			if o.useLive() && !cmd.Flags().Changed("namespace") {
+				ns, err := o.kube.Namespace()
+				if err != nil {
+					return cli.Failf("%v", err)
+				}
+				o.Namespace = ns
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -77,6 +92,7 @@ Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
 	f.StringVar(&o.Lab, "lab", "", "diagnose this netdoctor lab (default: the running lab \"ndlab\" when no dump is given)")
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "Kubernetes namespace for pod/NAME and svc/NAME")
 	f.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long and report what was measured")
+	o.kube = live.AddFlags(f) // live-cluster hook (issue 8)
 	return c
 }
 
@@ -105,7 +121,7 @@ func (o *Options) Validate() error {
 }
 
 // clusterView loads the cluster view the flags name.
-func (o *Options) clusterView() (*kube.Cluster, error) {
+func (o *Options) clusterView(ctx context.Context) (*kube.Cluster, error) {
 	if o.ClusterDump != "" {
 		c, err := kube.LoadDump(o.ClusterDump)
 		if err != nil {
@@ -115,6 +131,9 @@ func (o *Options) clusterView() (*kube.Cluster, error) {
 			return nil, cli.Failf("%v", err)
 		}
 		return c, nil
+	}
+	if o.useLive() { // live-cluster hook (issue 8)
+		return o.liveView(ctx)
 	}
 	st, err := lab.Current(o.Lab)
 	if err != nil {
@@ -132,7 +151,7 @@ func (o *Options) clusterView() (*kube.Cluster, error) {
 
 // Run diagnoses and writes the report.
 func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
-	c, err := o.clusterView()
+	c, err := o.clusterView(ctx)
 	if err != nil {
 		return err
 	}
@@ -155,6 +174,7 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 		}
 		return cli.Failf("diagnose: %v", err)
 	}
+	rep.Notes = append(rep.Notes, o.liveNotes...) // live-cluster hook (issue 8)
 	if why := cli.Stopped(ctx); why != nil {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("diagnosis %v after %s: the report holds what was measured so far", why, o.Timeout))
 	}
