@@ -28,6 +28,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // resolved, so that the only packets are the ones the test sends.
 func pair(t *testing.T) (a, b *testenv.NetNS) {
 	t.Helper()
+	testenv.Binary(t) // build first: a long build would let the ARP entry below go stale
 	a, b = testenv.NewNetNS(t), testenv.NewNetNS(t)
 	for _, n := range []*testenv.NetNS{a, b} {
 		n.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
@@ -170,6 +171,7 @@ func TestWriteCount(t *testing.T) {
 			if format == "pcapng" {
 				args = append(args, "--pcapng")
 			}
+			args = append(args, "icmp")
 			r := start(t, args...)
 			a.Exec(t, "ping", "-c", "6", "-i", "0.05", "-W", "2", "10.77.0.2")
 			if code, _ := r.wait(t, 10*time.Second); code != 0 {
@@ -198,7 +200,7 @@ func TestDuration(t *testing.T) {
 func TestMaxBytes(t *testing.T) {
 	a, b := pair(t)
 	path := filepath.Join(t.TempDir(), "cap.pcap")
-	r := start(t, "--netns", b.Name, "-i", "vb", "-w", path, "--max-bytes", "1000")
+	r := start(t, "--netns", b.Name, "-i", "vb", "-w", path, "--max-bytes", "1000", "icmp")
 	// 98-byte ICMP frames: 24 + 7*(16+98) = 822 bytes, an eighth would make 936 and a ninth 1050.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -218,7 +220,7 @@ func TestMaxBytes(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	a, b := pair(t)
 	path := filepath.Join(t.TempDir(), "int.pcap")
-	r := start(t, "--netns", b.Name, "-i", "vb", "-w", path)
+	r := start(t, "--netns", b.Name, "-i", "vb", "-w", path, "icmp")
 	a.Exec(t, "ping", "-c", "3", "-i", "0.05", "-W", "2", "10.77.0.2")
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -236,7 +238,7 @@ func TestInterrupt(t *testing.T) {
 // TestTextAny prints one line per packet on -i any, tcpdump style, with interface and direction.
 func TestTextAny(t *testing.T) {
 	a, b := pair(t)
-	r := start(t, "--netns", b.Name, "-i", "any", "-c", "2")
+	r := start(t, "--netns", b.Name, "-i", "any", "-c", "2", "icmp")
 	a.Exec(t, "ping", "-c", "1", "-W", "2", "10.77.0.2")
 	if code, _ := r.wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit %d; stderr %q", code, r.errLines())
