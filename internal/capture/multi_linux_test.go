@@ -4,6 +4,7 @@ package capture
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,9 @@ func TestMultiLastPoint(t *testing.T) {
 	}
 }
 
+var reVXLANLine = regexp.MustCompile(`^IP 192\.168\.77\.1\.\d+ > 192\.168\.77\.2\.8472: VXLAN, vni 42: ` +
+	`IP 10\.1\.1\.2 > 10\.2\.2\.2: ICMP echo request, id \d+, seq 1, length 64$`)
+
 func hasAnomaly(p *TracedPacket, detail string) bool {
 	for _, a := range p.Anomalies {
 		if a.Detail == detail {
@@ -164,6 +168,9 @@ func checkEncap(t *testing.T, p *TracedPacket, text string) {
 		case "node1:ul", "node2:ul":
 			if s.Encap == nil || s.Encap.OuterSrc.String() != "192.168.77.1" || s.Encap.VNI != 42 {
 				t.Errorf("at %s: encapsulation %+v, want outer source 192.168.77.1, VNI 42", s.Point, s.Encap)
+			}
+			if !reVXLANLine.MatchString(s.Summary) {
+				t.Errorf("at %s: summary %q, want the VXLAN header then the inner echo request", s.Point, s.Summary)
 			}
 		default:
 			if s.Encap != nil {
