@@ -127,7 +127,7 @@ func killInNamespaces(inodes map[uint64]bool, pids []int, lab string) {
 	for pid := range victims {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for pid := range victims {
 		for time.Now().Before(deadline) {
 			var ws syscall.WaitStatus
