@@ -7,12 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+name=ndbench$$
+cleanup() { [[ -x $work/netdoctor ]] && "$work/netdoctor" lab down --name "$name" >/dev/null 2>&1; rm -rf "$work"; }
+trap cleanup EXIT
 export NETDOCTOR_LAB_DIR=$work/labs
 CGO_ENABLED=0 go build -o "$work/netdoctor" .
 go build -o "$work/labrequest" ./bench/labrequest
 nd=$work/netdoctor
-name=ndbench$$
 faults=("$@")
 if ((${#faults[@]} == 0)); then
   mapfile -t faults < <("$nd" lab list | awk 'NR>1{print $1}')

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netdoctor/netdoctor/internal/bundle"
 	"github.com/netdoctor/netdoctor/internal/check/registry"
 	"github.com/netdoctor/netdoctor/internal/cli"
 	"github.com/netdoctor/netdoctor/internal/diag"
@@ -35,6 +36,7 @@ type Options struct {
 	Lab         string
 	Namespace   string
 	Timeout     time.Duration
+	Bundle      string
 
 	format cli.Format
 	// live-cluster hook (issue 8): kubectl connection flags; the live API is the cluster view in
@@ -92,6 +94,7 @@ Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
 	f.StringVar(&o.Lab, "lab", "", "diagnose this netdoctor lab (default: the running lab \"ndlab\" when no dump is given)")
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "Kubernetes namespace for pod/NAME and svc/NAME")
 	f.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long and report what was measured")
+	f.StringVar(&o.Bundle, "bundle", "", "also write an evidence bundle (report, node views, cluster objects; no secrets) to this new .tar.gz file, mode 0600")
 	o.kube = live.AddFlags(f) // live-cluster hook (issue 8)
 	return c
 }
@@ -113,6 +116,11 @@ func (o *Options) Validate() error {
 	}
 	if o.Timeout <= 0 {
 		return cli.Usagef("diagnose", "--timeout must be positive")
+	}
+	if o.Bundle != "" {
+		if _, err := os.Lstat(o.Bundle); err == nil {
+			return cli.Usagef("diagnose", "--bundle %q exists: give a new file name", o.Bundle)
+		}
 	}
 	if o.ClusterDump != "" && o.Lab != "" {
 		return cli.Usagef("diagnose", "--cluster-dump and --lab name two cluster views: give one")
@@ -181,10 +189,29 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 	if err := report.Write(s.Out, rep, string(o.format)); err != nil {
 		return cli.Failf("write report: %v", err)
 	}
+	if o.Bundle != "" {
+		if err := bundle.Write(o.Bundle, bundle.Contents{Report: rep, Snapshots: acc.Snapshots(), Cluster: c, Namespaces: o.namespaces()}); err != nil {
+			return cli.Failf("%v", err)
+		}
+		s.Progressf("netdoctor: evidence bundle written to %s", o.Bundle)
+	}
 	if rep.Verdict.Kind != diag.KindHealthy {
 		return cli.ErrProblemFound
 	}
 	return nil
+}
+
+// namespaces are the Kubernetes namespaces a bundle includes objects of: the client's, the target's
+// and kube-system (kube-proxy, DNS, the CNI).
+func (o *Options) namespaces() []string {
+	out := []string{"kube-system"}
+	if f, err := engine.ParseFrom(o.From, o.Namespace); err == nil && f.Namespace != "" {
+		out = append(out, f.Namespace)
+	}
+	if t, err := engine.ParseTo(o.To, o.Namespace); err == nil && t.Namespace != "" {
+		out = append(out, t.Namespace)
+	}
+	return append(out, o.Namespace)
 }
 
 func trimBad(err error) string {

@@ -229,3 +229,17 @@ func (a *Access) Rules(ctx context.Context, at check.Vantage) (*nodestate.Iptabl
 	}
 	return s.Iptables, nil
 }
+
+// Snapshots returns every snapshot read so far, by "node/NAME", "pod/NS/NAME" or "netns/PATH": the
+// node view behind a diagnosis, for its evidence bundle.
+func (a *Access) Snapshots() map[string]any {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]any{}
+	for k, e := range a.snaps {
+		if e.s != nil {
+			out[k] = e.s
+		}
+	}
+	return out
+}
