@@ -63,7 +63,13 @@ func runSymptomProbes(ctx context.Context, p check.Prober, env *check.Env) (*che
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			i, err := p.Ping(ctx, from, t.IP, 56, false, 3)
+			// With ICMP as the flow itself, enough pings to see intermittent loss (30% loss passes
+			// 3 pings a third of the time, 20 pings less than once in a thousand).
+			count := 3
+			if env.Proto == "icmp" {
+				count = 20
+			}
+			i, err := p.Ping(ctx, from, t.IP, 56, false, count)
 			if err == nil {
 				obs.ICMP = i
 				icmpRecs = append(icmpRecs, record(env, "icmp", t.IP.String(), i.Received == i.Sent, i.Outcome, fmt.Sprintf("%d/%d replies", i.Received, i.Sent), start, i.RTT, nil))

@@ -130,6 +130,7 @@ func checkLeg(ctx context.Context, env *check.Env, l leg) *diag.Finding {
 		f.Fix = fmt.Sprintf("Restore the route on %s (for flannel: `%s via %s dev flannel.1 onlink`, written by flanneld: restart the flannel pod on %s and check its logs for errors).", l.node, cidrOf(env, l.dstNode), gwOf(env, l.dstNode), l.node)
 		return f
 	case r.VTEP != nil && r.VTEP.Problem != "":
+		hop.Where = fmt.Sprintf("%s %s (VXLAN neighbour/FDB entries for %s)", l.node, r.Dev, r.VTEP.NextHop)
 		f := check.Finding(Name, diag.KindCNIKubeProxy, diag.SeverityCritical, hop,
 			fmt.Sprintf("%s cannot encapsulate packets for %s: %s", l.node, l.dst, r.VTEP.Problem))
 		check.Evidencef(f, "ip route get %s on %s: dev %s via %s", l.dst, l.node, r.Dev, r.Gw)
