@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/netdoctor/netdoctor/internal/capture/filter"
 	"github.com/netdoctor/netdoctor/internal/netns"
 )
 
@@ -161,7 +162,9 @@ func (h *Handle) open() error {
 	return nil
 }
 
-// program compiles the filter for the socket and decides where it runs (kernel or user space).
+// program compiles the filter for the socket and decides where it runs: in the kernel, or in user
+// space when the kernel would not see what the filter reads (a cooked socket's SLL address bytes;
+// 802.1Q tags, which the kernel keeps as metadata and Loop puts back into the frame).
 func (h *Handle) program() ([]bpf.RawInstruction, error) {
 	cfg := h.cfg
 	prog := cfg.Program
@@ -174,18 +177,19 @@ func (h *Handle) program() ([]bpf.RawInstruction, error) {
 	if prog == nil {
 		return acceptAll(cfg.Snaplen), nil
 	}
-	if !h.cooked {
-		return prog, nil
+	kernel, ok := prog, true
+	if h.cooked {
+		kernel, ok = kernelProgram(prog)
 	}
-	if k, ok := kernelProgram(prog); ok {
-		return k, nil
+	if ok && !(cfg.Program == nil && filter.UsesVLAN(cfg.Filter)) {
+		return kernel, nil
 	}
 	uf, err := newUserFilter(prog)
 	if err != nil {
 		return nil, &FilterError{Expr: cfg.Filter, Err: err}
 	}
 	h.user = uf
-	return acceptAll(cfg.Snaplen + sllHeaderLen), nil
+	return acceptAll(h.Snaplen() + 4), nil
 }
 
 // ifaceInfo returns the index, ARPHRD type and up state of an interface of the socket's namespace.
@@ -246,7 +250,8 @@ func (h *Handle) IfaceName(idx int) string {
 }
 
 // UserFiltered reports whether the filter runs in user space (a cooked capture whose filter reads
-// the SLL header beyond the packet type and protocol); it normally runs in the kernel.
+// the SLL header beyond the packet type and protocol, or a filter on 802.1Q tags); it normally
+// runs in the kernel. In user space, Stats' Received counts every packet, not only matching ones.
 func (h *Handle) UserFiltered() bool { return h.user != nil }
 
 // Loop delivers packets to fn until ctx ends, fn returns an error, or the interface goes away.
@@ -379,15 +384,6 @@ func (h *Handle) fill(off int, hdr *unix.Tpacket3Hdr, p *Packet) bool {
 		copy(b[6:14], sll.Addr[:8])
 		binary.NativeEndian.PutUint16(b[14:], sll.Protocol) // already in network order
 		p.Data, p.Length = b, length+sllHeaderLen
-		if h.user != nil {
-			keep := h.user.keep(b)
-			if keep == 0 {
-				return false
-			}
-			if keep < len(b) {
-				p.Data = b[:keep]
-			}
-		}
 	case hdr.Status&unix.TP_STATUS_VLAN_VALID != 0 && h.linkType == layers.LinkTypeEthernet && snap >= 12:
 		// The NIC (or veth) stripped the 802.1Q tag into metadata: put it back, as libpcap does.
 		tpid := uint16(0x8100)
@@ -402,6 +398,15 @@ func (h *Handle) fill(off int, hdr *unix.Tpacket3Hdr, p *Packet) bool {
 		p.Data, p.Length = b, length+4
 	default:
 		p.Data, p.Length = h.ring[mac:mac+snap], length
+	}
+	if h.user != nil {
+		keep := h.user.keep(p.Data)
+		if keep == 0 {
+			return false
+		}
+		if keep < len(p.Data) {
+			p.Data = p.Data[:keep]
+		}
 	}
 	if max := h.Snaplen(); len(p.Data) > max {
 		p.Data = p.Data[:max]
