@@ -222,6 +222,12 @@ func NodeHop(node, iface, where string) diag.Hop {
 	return diag.Hop{Node: node, Interface: iface, Where: where}
 }
 
+// HopProber is implemented by probers that can send a ping with a chosen TTL: the answer is the
+// echo reply of the target, or the time-exceeded of the hop the TTL ran out at.
+type HopProber interface {
+	PingHop(ctx context.Context, from Vantage, to netip.Addr, size int, df bool, ttl int) (*ICMPObs, error)
+}
+
 // LargeProber is implemented by probers that can run a large TCP transfer (the symptom probe of
 // large-packet loss behind a working handshake).
 type LargeProber interface {

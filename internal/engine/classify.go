@@ -30,7 +30,7 @@ func Classify(target *check.Endpoint, proto string, o *check.Observations) (diag
 		switch {
 		case t.Connected == t.Sent && t.Sent > 0:
 			if l := o.Large; l != nil && l.Outcome == "stalled" {
-				return diag.KindLargePacketLoss, fmt.Sprintf("TCP to %s connects but a %d-byte transfer stalls: %s", t.Addr, l.Bytes, l.Detail)
+				return diag.KindLargePacketLoss, fmt.Sprintf("TCP to %s connects, but a %d-byte transfer stalls (%d bytes acknowledged, %d retransmissions)", t.Addr, l.Bytes, l.Acked, l.Retransmits)
 			}
 			if p := o.PMTU; p != nil && p.BlackHole {
 				return diag.KindLargePacketLoss, fmt.Sprintf("path-MTU black hole towards %s: %d bytes pass, %d vanish", p.Target, p.LargestOK, p.SmallestLost)

@@ -266,3 +266,29 @@ func (a *Access) Large(ctx context.Context, from check.Vantage, to netip.AddrPor
 func (a *Access) UDP(ctx context.Context, from check.Vantage, to netip.AddrPort, payload []byte, count int) (*check.UDPObs, error) {
 	return nil, fmt.Errorf("udp probe: not available")
 }
+
+// PingHop sends one ping with the given TTL and DF setting; ErrorFrom is the hop that answered
+// time-exceeded (Outcome "time-exceeded"), or the target for a reply (Outcome "ok").
+func (a *Access) PingHop(ctx context.Context, from check.Vantage, to netip.Addr, size int, df bool, ttl int) (*check.ICMPObs, error) {
+	ns, _, err := a.vantage(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	r, err := icmp.Ping(ctx, ns, icmp.Options{Target: to.String(), Count: 1, Size: size, DF: df, TTL: ttl, Wait: 700 * time.Millisecond})
+	if err != nil && r == nil {
+		return nil, err
+	}
+	o := &check.ICMPObs{Target: to, Size: size, DF: df, Sent: 1, Outcome: "timeout"}
+	for _, p := range r.Probes {
+		switch {
+		case p.Outcome == icmp.OutcomeReply:
+			o.Received, o.Outcome, o.ErrorFrom = 1, "ok", p.From
+		case p.ICMP != nil:
+			o.Outcome, o.ErrorFrom, o.MTU = string(p.ICMP.Reason), p.ICMP.From, p.ICMP.MTU
+		case p.Outcome == icmp.OutcomeLocalError:
+			o.Outcome, o.Detail = "local-error", p.Local
+		}
+	}
+	return o, err
+}

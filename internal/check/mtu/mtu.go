@@ -76,6 +76,12 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 			check.Evidencef(f, "MTU %d on %s", l.mtu, l.where)
 		}
 	}
+	if p != nil && p.BlackHole && smallest == nil {
+		if line, where := locateBlackHole(ctx, env, p); line != "" {
+			check.Evidencef(f, "%s", line)
+			f.Hop.Where = where
+		}
+	}
 	pathMTU := 0
 	if p != nil {
 		pathMTU = p.PathMTU
@@ -291,4 +297,39 @@ func latentMismatch(env *check.Env, chain []link) []diag.Finding {
 		}
 	}
 	return nil
+}
+
+// maxHops bounds the TTL walk that locates a black hole.
+const maxHops = 8
+
+// locateBlackHole walks the TTL up with a small and a too-large DF ping: the large one stops getting
+// time-exceeded answers one hop before the small one does, which names the link that drops it.
+func locateBlackHole(ctx context.Context, env *check.Env, p *check.PMTUObs) (line, where string) {
+	hp, ok := env.Probe.(check.HopProber)
+	if !ok || p.SmallestLost <= 28 {
+		return "", ""
+	}
+	from := env.SourceVantage()
+	prev := "the client"
+	for ttl := 1; ttl <= maxHops; ttl++ {
+		small, err := hp.PingHop(ctx, from, p.Target, 56, true, ttl)
+		if err != nil || small.Outcome != "time-exceeded" && small.Outcome != "ok" {
+			return "", ""
+		}
+		big, err := hp.PingHop(ctx, from, p.Target, p.SmallestLost-28, true, ttl)
+		if err != nil {
+			return "", ""
+		}
+		hop := small.ErrorFrom.String()
+		if big.Outcome != small.Outcome || big.ErrorFrom != small.ErrorFrom {
+			line = fmt.Sprintf("DF pings of %d bytes reach %s, but with TTL %d only the small ones reach %s (hop %d): the link between %s and %s carries at most %d bytes",
+				p.SmallestLost, prev, ttl, hop, ttl, prev, hop, p.LargestOK)
+			return line, fmt.Sprintf("the link between %s and %s (MTU %d, outside the nodes' view)", prev, hop, p.LargestOK)
+		}
+		if small.Outcome == "ok" {
+			return "", ""
+		}
+		prev = hop
+	}
+	return "", ""
 }
