@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	agentcmd "github.com/netdoctor/netdoctor/cmd/agent" // node agent hook (issue 8)
 	"github.com/netdoctor/netdoctor/cmd/analyze"
 	"github.com/netdoctor/netdoctor/cmd/capture"
 	"github.com/netdoctor/netdoctor/cmd/diagnose"
@@ -82,6 +83,7 @@ func NewRootCommand(s *cli.Streams, plugin bool) *cobra.Command {
 		inspect.NewCommand(s),
 		toolexec.NewCommand(s),
 		lab.NewCommand(s),
+		agentcmd.NewCommand(s), // node agent hook (issue 8)
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

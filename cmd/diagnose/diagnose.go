@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/netdoctor/netdoctor/internal/bundle"
 	"github.com/netdoctor/netdoctor/internal/check/registry"
@@ -44,6 +45,9 @@ type Options struct {
 	kube      *live.Flags
 	plugin    bool
 	liveNotes []string
+	agents    map[string]string
+	agentCA   string
+	restCfg   *rest.Config
 }
 
 // NewCommand returns the `diagnose` command.
@@ -95,7 +99,7 @@ Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "Kubernetes namespace for pod/NAME and svc/NAME")
 	f.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long and report what was measured")
 	f.StringVar(&o.Bundle, "bundle", "", "also write an evidence bundle (report, node views, cluster objects; no secrets) to this new .tar.gz file, mode 0600")
-	o.kube = live.AddFlags(f) // live-cluster hook (issue 8)
+	o.addLiveFlags(f) // live-cluster hook (issue 8)
 	return c
 }
 
@@ -175,6 +179,7 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 		Localise: acc.Localise,
 		Progress: func(step string) { s.Progressf("netdoctor: %s…", step) },
 	}
+	defer o.useAgents(&cfg, acc)() // live-cluster hook (issue 8): nodes not on this machine via their agents
 	rep, err := engine.Diagnose(ctx, cfg, engine.Request{From: o.From, To: o.To, Proto: o.Proto, Size: o.Size, Namespace: o.Namespace})
 	if err != nil {
 		if errors.Is(err, engine.ErrBadRequest) {

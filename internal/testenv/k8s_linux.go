@@ -27,7 +27,8 @@ const K8sVersion = "v1.37.2"
 // namespace through a relay on 127.0.0.1 (no address or route is added in the root namespace).
 //
 // Identities: the admin (client certificate, group system:masters) and static bearer tokens
-// (Token): user "admin" in system:masters, and "alice" and "bob" with no permissions at all.
+// (Token): user "admin" in system:masters, and "alice", "bob" and "agent" with no permissions at
+// all until a test binds roles to them.
 type APIServer struct {
 	NS  *NetNS
 	Dir string // certificates, tokens, kubeconfigs, etcd data
@@ -41,7 +42,7 @@ type APIServer struct {
 	InnerIP string
 }
 
-// Token returns the bearer token of a static user: "admin", "alice" or "bob".
+// Token returns the bearer token of a static user: "admin", "alice", "bob" or "agent".
 func (a *APIServer) Token(user string) string { return "token-" + user + "-0123456789abcdef" }
 
 // Kubeconfig writes a kubeconfig for URL that authenticates with user's bearer token, with
@@ -119,16 +120,16 @@ func StartAPIServer(t testing.TB, extraArgs ...string) *APIServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	// A dummy interface gives the API server a non-loopback advertise address (it refuses
-	// 127.0.0.1) inside its own namespace only.
+	// A bridge (no dummy driver in this kernel) gives the API server a non-loopback advertise
+	// address (it refuses 127.0.0.1) inside its own namespace only.
 	const inner = "172.30.0.1"
-	n.Exec(t, "ip", "link", "add", "apisrv0", "type", "dummy")
+	n.Exec(t, "ip", "link", "add", "apisrv0", "type", "bridge")
 	n.Exec(t, "ip", "addr", "add", inner+"/24", "dev", "apisrv0")
 	n.Exec(t, "ip", "link", "set", "apisrv0", "up")
 	makeCerts(t, dir, inner)
 	tokens := ""
 	a := &APIServer{NS: n, Dir: dir, CAFile: filepath.Join(dir, "ca.crt"), InnerIP: inner}
-	for _, u := range [][2]string{{"admin", "system:masters"}, {"alice", ""}, {"bob", ""}} {
+	for _, u := range [][2]string{{"admin", "system:masters"}, {"alice", ""}, {"bob", ""}, {"agent", ""}} {
 		tokens += fmt.Sprintf("%s,%s,uid-%s,%q\n", a.Token(u[0]), u[0], u[0], u[1])
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(tokens), 0o600); err != nil {

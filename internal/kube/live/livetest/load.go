@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,6 +92,7 @@ func Load(ctx context.Context, cfg *rest.Config, c *kube.Cluster) error {
 	}
 	for _, d := range c.DaemonSets {
 		clean(&d.ObjectMeta)
+		completeDaemonSet(&d)
 		st := d.Status
 		got, err := cs.AppsV1().DaemonSets(d.Namespace).Create(ctx, &d, co)
 		if err != nil {
@@ -128,4 +130,24 @@ func Load(ctx context.Context, cfg *rest.Config, c *kube.Cluster) error {
 		}
 	}
 	return nil
+}
+
+// completeDaemonSet fills what the API server requires and a hand-written dump may lack: template
+// labels matching the selector, and a container. The placeholder container runs nothing anyone
+// would recognise (it is not kube-proxy), so the checks read the same facts as from the dump.
+func completeDaemonSet(d *appsv1.DaemonSet) {
+	if d.Spec.Selector == nil {
+		d.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"netdoctor.dev/daemonset": d.Name}}
+	}
+	if d.Spec.Template.Labels == nil {
+		d.Spec.Template.Labels = map[string]string{}
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if _, ok := d.Spec.Template.Labels[k]; !ok {
+			d.Spec.Template.Labels[k] = v
+		}
+	}
+	if len(d.Spec.Template.Spec.Containers) == 0 {
+		d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "placeholder", Image: "netdoctor.invalid/placeholder"}}
+	}
 }
