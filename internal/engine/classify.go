@@ -35,7 +35,7 @@ func Classify(target *check.Endpoint, proto string, o *check.Observations) (diag
 			if p := o.PMTU; p != nil && p.BlackHole {
 				return diag.KindLargePacketLoss, fmt.Sprintf("path-MTU black hole towards %s: %d bytes pass, %d vanish", p.Target, p.LargestOK, p.SmallestLost)
 			}
-			return diag.KindHealthy, fmt.Sprintf("TCP to %s connects in %s", t.Addr, t.RTT)
+			return diag.KindHealthy, fmt.Sprintf("TCP to %s connects in %.2f ms", t.Addr, float64(t.RTT.Microseconds())/1000)
 		case t.Connected > 0:
 			return diag.KindNetworkUnreachable, fmt.Sprintf("TCP to %s: intermittent loss, %d of %d connects failed", t.Addr, t.Sent-t.Connected, t.Sent)
 		case t.Refused > 0:
