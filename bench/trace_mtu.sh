@@ -2,7 +2,7 @@
 # bench/trace_mtu.sh: netdoctor trace / mtu against mtr / tracepath, side by side in one run.
 #
 # Builds client — r1 — r2 — server in network namespaces it creates and removes (middle link MTU
-# 1400, as in /work/shared/notes/benchmarks.md), then measures wall time, probes on the wire (counted
+# 1400, as in the benchmark goals of docs/benchmarks.md), then measures wall time, probes on the wire (counted
 # by an iptables rule in the client namespace) and the results of:
 #   trace: mtr -n -r -c 10   vs  netdoctor trace -c 10
 #   mtu:   tracepath -n      vs  netdoctor mtu              (frag-needed arrives)
