@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -208,4 +209,24 @@ func NodeLinkWith(s *nodestate.Snapshot, ip netip.Addr) *nodestate.Link {
 		}
 	}
 	return nil
+}
+
+// Selects reports whether a label selector (a Service's map form) matches labels.
+func Selects(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// SelectorString is a map selector as kubectl's -l takes it: "app=web,tier=front", sorted.
+func SelectorString(m map[string]string) string {
+	kv := make([]string, 0, len(m))
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
 }

@@ -195,23 +195,7 @@ func (a *Access) PodNetns(ctx context.Context, pod *corev1.Pod) (string, error) 
 }
 
 // localHas reports whether ip is an address of the current namespace.
-func localHas(ip netip.Addr) bool {
-	h, err := (*netns.NS)(nil).Netlink()
-	if err != nil {
-		return false
-	}
-	defer h.Close()
-	addrs, err := h.AddrList(nil, 0)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if x, ok := netip.AddrFromSlice(a.IP); ok && x.Unmap() == ip {
-			return true
-		}
-	}
-	return false
-}
+func localHas(ip netip.Addr) bool { return holds(nil, ip) }
 
 // Rules reads the iptables rules and counters of a vantage point's namespace, fresh.
 func (a *Access) Rules(ctx context.Context, at check.Vantage) (*nodestate.Iptables, error) {

@@ -102,7 +102,7 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		check.Evidencef(f, "service %s ClusterIP %s: 0 ready endpoints, %d not ready", svcName, vip, len(eps.NotReady))
 		for i := range env.Cluster.Pods {
 			p := &env.Cluster.Pods[i]
-			if p.Namespace == svc.Namespace && len(svc.Spec.Selector) > 0 && selects(svc.Spec.Selector, p.Labels) {
+			if p.Namespace == svc.Namespace && len(svc.Spec.Selector) > 0 && check.Selects(svc.Spec.Selector, p.Labels) {
 				state := string(p.Status.Phase)
 				if p.Status.Reason != "" {
 					state += " " + p.Status.Reason
@@ -122,7 +122,7 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 			}
 		}
 		f.Cause = "Every query to the cluster DNS address goes nowhere because no DNS pod backs the service."
-		f.Fix = fmt.Sprintf("Bring the DNS deployment back (kubectl -n %s get deploy,pods -l %s; check events and logs of the coredns pods).", svc.Namespace, labels(svc.Spec.Selector))
+		f.Fix = fmt.Sprintf("Bring the DNS deployment back (kubectl -n %s get deploy,pods -l %s; check events and logs of the coredns pods).", svc.Namespace, check.SelectorString(svc.Spec.Selector))
 		return append(out, *f), nil
 	}
 	ask := func(server netip.AddrPort, tcp bool) *check.DNSObs {
@@ -202,7 +202,7 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		f := check.Finding(Name, diag.KindDNSFailure, diag.SeverityCritical, hop, "no DNS server answers, neither by the ClusterIP nor by pod IP")
 		evid(f)
 		f.Cause = "The DNS pods exist but nothing answers DNS from this client: the servers are not serving, or everything towards them is dropped."
-		f.Fix = fmt.Sprintf("Check the DNS pods (kubectl -n %s logs -l %s) and whether the client reaches their IPs at all (netdoctor ping).", svc.Namespace, labels(svc.Spec.Selector))
+		f.Fix = fmt.Sprintf("Check the DNS pods (kubectl -n %s logs -l %s) and whether the client reaches their IPs at all (netdoctor ping).", svc.Namespace, check.SelectorString(svc.Spec.Selector))
 		out = append(out, *f)
 	}
 	return out, nil
@@ -260,21 +260,4 @@ func searchProblem(env *check.Env, d *check.DNSObs) string {
 		}
 	}
 	return ""
-}
-
-func selects(sel, lbl map[string]string) bool {
-	for k, v := range sel {
-		if lbl[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func labels(m map[string]string) string {
-	var kv []string
-	for k, v := range m {
-		kv = append(kv, k+"="+v)
-	}
-	return strings.Join(kv, ",")
 }

@@ -40,11 +40,11 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 			for _, ep := range eps.NotReady {
 				check.Evidencef(f, "endpoint %s (pod %s/%s on %s) is not ready", ep.IP, ep.PodNS, ep.PodName, ep.Node)
 			}
-			sel := labels(v.Service.Spec.Selector)
+			sel := check.SelectorString(v.Service.Spec.Selector)
 			matching := 0
 			for i := range env.Cluster.Pods {
 				p := &env.Cluster.Pods[i]
-				if p.Namespace == v.Service.Namespace && len(v.Service.Spec.Selector) > 0 && selects(v.Service.Spec.Selector, p.Labels) {
+				if p.Namespace == v.Service.Namespace && len(v.Service.Spec.Selector) > 0 && check.Selects(v.Service.Spec.Selector, p.Labels) {
 					matching++
 					check.Evidencef(f, "pod %s matches the selector: phase %s, ready %v", p.Name, p.Status.Phase, kube.PodReady(p))
 				}
@@ -110,22 +110,4 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		out = append(out, *f)
 	}
 	return out, nil
-}
-
-func labels(m map[string]string) string {
-	var kv []string
-	for k, v := range m {
-		kv = append(kv, k+"="+v)
-	}
-	sort.Strings(kv)
-	return strings.Join(kv, ",")
-}
-
-func selects(sel, lbl map[string]string) bool {
-	for k, v := range sel {
-		if lbl[k] != v {
-			return false
-		}
-	}
-	return true
 }
