@@ -115,7 +115,7 @@ func Diagnose(ctx context.Context, cfg Config, req Request) (*diag.Report, error
 	rep.Timings = append(rep.Timings, checkTimings...)
 	sortFindings(rep.Findings, cfg.Checks)
 	rep.Verdict = Verdict(env.Symptom, summary, rep.Findings)
-	rep.Path = BuildPath(env, rep.Findings)
+	rep.Path = BuildPath(ctx, env, rep.Findings)
 	rep.DurationMs = ms(now().Sub(start))
 	return rep, nil
 }

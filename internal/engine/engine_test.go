@@ -133,7 +133,9 @@ func (fakeProber) PMTU(context.Context, check.Vantage, netip.Addr) (*check.PMTUO
 
 type fakeResolver struct{}
 
-func (fakeResolver) PodNetns(context.Context, *corev1.Pod) (string, error) { return "/run/netns/x", nil }
+func (fakeResolver) PodNetns(context.Context, *corev1.Pod) (string, error) {
+	return "/run/netns/x", nil
+}
 
 func TestDiagnoseRunsChecksConcurrentlyAndSurvivesBadOnes(t *testing.T) {
 	pod := corev1.Pod{}
