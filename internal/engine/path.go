@@ -21,7 +21,7 @@ func BuildPath(ctx context.Context, env *check.Env, findings []diag.Finding) []d
 	}
 	// The nodes the packets are delivered on: the target's, or the service's endpoints'.
 	var far []string
-	var farAddrs []string
+	farAddrs := map[string][]string{}
 	if t.Service != nil {
 		note := fmt.Sprintf("service %s/%s ClusterIP %s", t.Service.Namespace, t.Service.Name, t.IP)
 		where := "kube-proxy NAT rules"
@@ -30,7 +30,7 @@ func BuildPath(ctx context.Context, env *check.Env, findings []diag.Finding) []d
 		}
 		add(diag.PathHop{Hop: diag.Hop{Node: s.NodeName(), Where: where}, Note: note})
 		for _, ep := range env.ServiceEndpoints(t.Service, t.ServicePort).Ready {
-			farAddrs = append(farAddrs, ep.IP.String())
+			farAddrs[ep.Node] = append(farAddrs[ep.Node], ep.IP.String())
 			if ep.Node != "" && !contains(far, ep.Node) {
 				far = append(far, ep.Node)
 			}
@@ -52,7 +52,11 @@ func BuildPath(ctx context.Context, env *check.Env, findings []diag.Finding) []d
 		if s.Node != nil && n == s.Node.Name && t.Service == nil {
 			continue
 		}
-		add(diag.PathHop{Hop: diag.Hop{Node: n, Where: "node " + n}, Note: strings.Join(farAddrs, ", ")})
+		note := ""
+		if a := farAddrs[n]; len(a) > 0 {
+			note = "endpoints " + strings.Join(a, ", ")
+		}
+		add(diag.PathHop{Hop: diag.Hop{Node: n, Where: "node " + n}, Note: note})
 	}
 	add(diag.PathHop{Hop: diag.Hop{Node: t.NodeName(), Where: t.String()}, Address: addr(t)})
 	for _, f := range findings {
