@@ -72,6 +72,15 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 			out = append(out, *f)
 		}
 	}
+	if d != nil && d.Truncated && !d.Resolved {
+		f := check.Finding(Name, diag.KindDNSFailure, diag.SeverityCritical, hop, fmt.Sprintf("answers for %s are truncated over UDP and the retry over TCP fails", d.Name))
+		for _, q := range d.Queries {
+			check.Evidencef(f, "query %s", q)
+		}
+		f.Cause = "The answer does not fit a UDP message (TC bit set), so the resolver must ask again over TCP port 53, and that does not get through."
+		f.Fix = "Allow tcp/53 to the DNS servers (firewalls and NetworkPolicies often allow only udp/53), or make the answer smaller."
+		out = append(out, *f)
+	}
 	if d != nil && d.Outcome == "nxdomain" && len(out) == 0 {
 		f := check.Finding(Name, diag.KindDNSFailure, diag.SeverityCritical, hop, fmt.Sprintf("%s does not exist (NXDOMAIN from %s)", d.Name, d.Server))
 		for _, q := range d.Queries {
