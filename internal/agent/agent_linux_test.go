@@ -28,7 +28,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func restConfig(t *testing.T, kubeconfig string) *rest.Config {
+func restConfig(t testing.TB, kubeconfig string) *rest.Config {
 	t.Helper()
 	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -37,7 +37,7 @@ func restConfig(t *testing.T, kubeconfig string) *rest.Config {
 	return c
 }
 
-func bind(t *testing.T, cs kubernetes.Interface, role *rbacv1.ClusterRole, roleName, user string) {
+func bind(t testing.TB, cs kubernetes.Interface, role *rbacv1.ClusterRole, roleName, user string) {
 	t.Helper()
 	ctx := context.Background()
 	if role != nil {
@@ -62,7 +62,7 @@ type fixture struct {
 	url  string
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	a := testenv.StartAPIServer(t)
 	cs := kubernetes.NewForConfigOrDie(restConfig(t, a.AdminKubeconfig))

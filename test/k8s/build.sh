@@ -22,8 +22,21 @@ mkdir -p "$dir/src" "$bin"
 exec 9>"$dir/.lock"
 flock 9    # one build at a time, even when several test packages ask at once
 
+# helm is its own module (helm.sh/helm/v3), installed as is: no wrapper needed.
+helm_version=${NETDOCTOR_HELM_VERSION:-v3.22.0}
 need=()
-for c in "${comps[@]}"; do [ -x "$bin/$c" ] || need+=("$c"); done
+for c in "${comps[@]}"; do
+  if [ "$c" = helm ]; then
+    if [ ! -x "$bin/helm-$helm_version" ]; then
+      echo "build.sh: building helm $helm_version…" >&2
+      GOFLAGS= GOWORK=off CGO_ENABLED=0 GOBIN="$dir/helm-gobin" go install "helm.sh/helm/v3/cmd/helm@$helm_version" >&2
+      mv "$dir/helm-gobin/helm" "$bin/helm-$helm_version"
+    fi
+    ln -sf "helm-$helm_version" "$bin/helm"
+    continue
+  fi
+  [ -x "$bin/$c" ] || need+=("$c")
+done
 if ((${#need[@]} == 0)); then echo "$bin"; exit 0; fi
 
 cd "$dir/src"
