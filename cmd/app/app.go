@@ -13,6 +13,7 @@ import (
 	"github.com/netdoctor/netdoctor/cmd/analyze"
 	"github.com/netdoctor/netdoctor/cmd/capture"
 	"github.com/netdoctor/netdoctor/cmd/diagnose"
+	"github.com/netdoctor/netdoctor/cmd/drops"
 	"github.com/netdoctor/netdoctor/cmd/inspect"
 	"github.com/netdoctor/netdoctor/cmd/lab"
 	"github.com/netdoctor/netdoctor/cmd/tool/dns"
@@ -79,6 +80,7 @@ func NewRootCommand(s *cli.Streams, plugin bool) *cobra.Command {
 		dns.NewCommand(s),
 		mtu.NewCommand(s),
 		capture.NewCommand(s),
+		drops.NewCommand(s),
 		analyze.NewCommand(s),
 		inspect.NewCommand(s),
 		toolexec.NewCommand(s),
