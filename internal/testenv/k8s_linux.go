@@ -69,9 +69,9 @@ func writeKubeconfig(t testing.TB, path, url, ca, namespace, userLines string) {
 }
 
 var k8sBin struct {
-	sync.Once
-	dir string
-	err error
+	sync.Mutex
+	dirs map[string]string
+	errs map[string]error
 }
 
 // K8sBinaries returns the directory holding kube-apiserver (building it on first use through
@@ -79,31 +79,45 @@ var k8sBin struct {
 // mode) when the build cannot run.
 func K8sBinaries(t testing.TB) string {
 	t.Helper()
+	return filepath.Dir(K8sTool(t, "kube-apiserver"))
+}
+
+// K8sTool returns the path of a tool test/k8s/build.sh builds and caches (kube-apiserver, helm),
+// building it on first use. It skips (fails in strict mode) when the build cannot run.
+func K8sTool(t testing.TB, name string) string {
+	t.Helper()
 	RequireRoot(t)
-	k8sBin.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			k8sBin.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(root, "test/k8s/build.sh"), "kube-apiserver")
-		cmd.Env = append(os.Environ(), "NETDOCTOR_K8S_VERSION="+K8sVersion)
-		var errb strings.Builder
-		cmd.Stderr = &errb
-		out, err := cmd.Output()
-		if err != nil {
-			k8sBin.err = fmt.Errorf("test/k8s/build.sh: %w: %s", err, errb.String())
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		k8sBin.dir = lines[len(lines)-1]
-	})
-	if k8sBin.err != nil {
-		Skip(t, "cannot build kube-apiserver %s: %v", K8sVersion, k8sBin.err)
+	k8sBin.Lock()
+	defer k8sBin.Unlock()
+	if k8sBin.dirs == nil {
+		k8sBin.dirs, k8sBin.errs = map[string]string{}, map[string]error{}
 	}
-	return k8sBin.dir
+	if _, done := k8sBin.dirs[name]; !done && k8sBin.errs[name] == nil {
+		k8sBin.dirs[name], k8sBin.errs[name] = buildK8s(name)
+	}
+	if err := k8sBin.errs[name]; err != nil {
+		Skip(t, "cannot build %s: %v", name, err)
+	}
+	return filepath.Join(k8sBin.dirs[name], name)
+}
+
+func buildK8s(name string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "test/k8s/build.sh"), name)
+	cmd.Env = append(os.Environ(), "NETDOCTOR_K8S_VERSION="+K8sVersion)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("test/k8s/build.sh %s: %w: %s", name, err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1], nil
 }
 
 // StartAPIServer starts etcd and kube-apiserver in a fresh namespace and waits until /readyz
