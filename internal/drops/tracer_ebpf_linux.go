@@ -194,6 +194,7 @@ func decode(raw []byte, proto uint16, data []byte, ki *kinfo, namer *Namer, offs
 			break
 		}
 	}
+	data = trimToIP(proto, data)
 	pkt := make([]byte, len(data))
 	copy(pkt, data)
 	return Event{
