@@ -47,6 +47,7 @@ type Options struct {
 	liveNotes []string
 	agents    map[string]string
 	agentCA   string
+	eph       *ephemeralFlags
 	restCfg   *rest.Config
 }
 
@@ -179,7 +180,7 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 		Localise: acc.Localise,
 		Progress: func(step string) { s.Progressf("netdoctor: %s…", step) },
 	}
-	defer o.useAgents(&cfg, acc)() // live-cluster hook (issue 8): nodes not on this machine via their agents
+	defer o.useAgents(&cfg, acc, s)() // live-cluster hook (issue 8): nodes not on this machine via their agents
 	rep, err := engine.Diagnose(ctx, cfg, engine.Request{From: o.From, To: o.To, Proto: o.Proto, Size: o.Size, Namespace: o.Namespace})
 	if err != nil {
 		if errors.Is(err, engine.ErrBadRequest) {

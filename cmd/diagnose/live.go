@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
+
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/spf13/pflag"
 
@@ -24,6 +27,13 @@ func (o *Options) addLiveFlags(f *pflag.FlagSet) {
 	o.kube = live.AddFlags(f)
 	f.StringToStringVar(&o.agents, "agent", nil, "reach NODE's agent at URL (NODE=URL, repeatable); default: the netdoctor-agent pod on the node")
 	f.StringVar(&o.agentCA, "agent-ca", "", "CA certificate (PEM) that signed the agents' serving certificates")
+	o.eph = &ephemeralFlags{}
+	f.BoolVar(&o.eph.on, "ephemeral", false, "no agent DaemonSet: run the agent as short-lived pods on the nodes the diagnosis needs, deleted afterwards")
+	f.StringVar(&o.eph.namespace, "ephemeral-namespace", "netdoctor", "namespace of the ephemeral agent pods")
+	f.StringVar(&o.eph.image, "ephemeral-image", "netdoctor/netdoctor:v0.1.0", "image of the ephemeral agent pods")
+	f.IntVar(&o.eph.port, "ephemeral-port", agent.DefaultPort+1, "port the ephemeral agents listen on (host network)")
+	f.StringVar(&o.eph.tlsSecret, "ephemeral-tls-secret", "netdoctor-agent-tls", "secret with the agents' tls.crt/tls.key (\"\": plain HTTP)")
+	f.StringVar(&o.eph.serviceAccount, "ephemeral-service-account", "netdoctor-agent", "service account of the ephemeral agent pods")
 }
 
 // useLive: no dump or lab named, and kubectl-plugin mode or a kubeconfig given.
@@ -49,7 +59,7 @@ func (o *Options) liveView(ctx context.Context) (*kube.Cluster, error) {
 
 // useAgents routes node and pod access that is not on this machine to the node agents, with the
 // caller's own bearer token, when the cluster view is live. It returns the clean-up to defer.
-func (o *Options) useAgents(cfg *engine.Config, acc *local.Access) func() {
+func (o *Options) useAgents(cfg *engine.Config, acc *local.Access, s *cli.Streams) func() {
 	if o.restCfg == nil && len(o.agents) == 0 {
 		return func() {}
 	}
@@ -70,8 +80,53 @@ func (o *Options) useAgents(cfg *engine.Config, acc *local.Access) func() {
 		}
 		opts.TLS = tc
 	}
+	var cleanup func()
+	if o.eph.on && o.restCfg != nil {
+		opts.Launcher, cleanup = o.ephemeral(s)
+	}
 	cl := agent.NewClient(cfg.Cluster, opts)
 	fb := &agent.Fallback{Local: acc, Remote: cl}
 	cfg.Views, cfg.Prober, cfg.Resolver = fb, fb, fb
-	return cl.Close
+	return func() {
+		cl.Close()
+		if cleanup != nil {
+			cleanup()
+		}
+	}
+}
+
+// ephemeralFlags configure --ephemeral.
+type ephemeralFlags struct {
+	on                                          bool
+	namespace, image, tlsSecret, serviceAccount string
+	port                                        int
+}
+
+// ephemeral prepares on-demand agent pods: it first removes expired leftovers of killed runs, and
+// returns the launcher and the clean-up that deletes this run's pods (also on a second Ctrl-C).
+func (o *Options) ephemeral(s *cli.Streams) (agent.Launcher, func()) {
+	core, err := corev1client.NewForConfig(o.restCfg)
+	if err != nil {
+		o.liveNotes = append(o.liveNotes, fmt.Sprintf("--ephemeral: %v", err))
+		return nil, nil
+	}
+	e := &agent.Ephemeral{Pods: core.Pods(o.eph.namespace), Namespace: o.eph.namespace, Image: o.eph.image, Port: o.eph.port,
+		TLSSecret: o.eph.tlsSecret, ServiceAccount: o.eph.serviceAccount, Lifetime: o.Timeout + 2*time.Minute, StartTimeout: min(o.Timeout, time.Minute)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	gone, err := e.RemoveLeftovers(ctx)
+	cancel()
+	if err != nil {
+		o.liveNotes = append(o.liveNotes, fmt.Sprintf("--ephemeral: %v", err))
+	} else if len(gone) > 0 {
+		o.liveNotes = append(o.liveNotes, fmt.Sprintf("--ephemeral: removed %d agent pod(s) left by an interrupted run: %s", len(gone), strings.Join(gone, ", ")))
+	}
+	clean := func(d time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		if _, err := e.Cleanup(ctx); err != nil {
+			fmt.Fprintf(s.ErrOut, "netdoctor: %v (the pods end by themselves within %s; the next --ephemeral run removes them)\n", err, e.Lifetime)
+		}
+	}
+	unregister := cli.OnAbort(func() { clean(5 * time.Second) })
+	return e, func() { unregister(); clean(15 * time.Second) }
 }

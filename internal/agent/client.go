@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -39,6 +38,13 @@ type ClientOptions struct {
 	DialTimeout time.Duration
 	// CallTimeout bounds a call whose context has no deadline (default DefaultCallTimeout).
 	CallTimeout time.Duration
+	// Launcher, when set, starts an agent on a node that has none (see Ephemeral).
+	Launcher Launcher
+}
+
+// Launcher starts (or finds) an agent for a node on demand and returns its URL.
+type Launcher interface {
+	Endpoint(ctx context.Context, node string) (string, error)
 }
 
 // Client reaches the agents of a cluster's nodes. It implements check.Views (snapshots memoised
@@ -103,7 +109,7 @@ func (c *Client) Endpoint(node string) (string, error) {
 					}
 				}
 			}
-			return "https://" + net.JoinHostPort(ips[0].String(), strconv.Itoa(port)), nil
+			return agentURL(p, ips[0].String(), port), nil
 		}
 	}
 	return "", fmt.Errorf("agent: %w on node %s: no running pod labelled %s=%s there (deploy deploy/agent, or name one with --agent %s=URL)",
@@ -113,14 +119,17 @@ func (c *Client) Endpoint(node string) (string, error) {
 // call posts req to the node's agent and decodes the result into out. It returns a partial
 // error alongside a decoded result when the agent reported both.
 func (c *Client) call(ctx context.Context, node, path string, req *Request, out any) error {
-	base, err := c.Endpoint(node)
-	if err != nil {
-		return err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
 		defer cancel()
+	}
+	base, err := c.Endpoint(node)
+	if errors.Is(err, ErrNoAgent) && c.opts.Launcher != nil {
+		base, err = c.opts.Launcher.Endpoint(ctx, node)
+	}
+	if err != nil {
+		return err
 	}
 	dl, _ := ctx.Deadline()
 	req.Node = node

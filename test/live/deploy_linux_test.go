@@ -61,6 +61,8 @@ func apply(t *testing.T, cs kubernetes.Interface, data []byte) []string {
 			_, err = cs.RbacV1().ClusterRoles().Create(ctx, o, co)
 		case *rbacv1.ClusterRoleBinding:
 			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, o, co)
+		case *rbacv1.Role:
+			_, err = cs.RbacV1().Roles(o.Namespace).Create(ctx, o, co)
 		case *appsv1.DaemonSet:
 			_, err = cs.AppsV1().DaemonSets(o.Namespace).Create(ctx, o, co)
 		default:
