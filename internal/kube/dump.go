@@ -114,6 +114,8 @@ func (c *Cluster) add(js []byte) (int, error) {
 		err = appendJSON(js, &c.PriorityClasses)
 	case "NetworkPolicy":
 		err = appendJSON(js, &c.NetworkPolicies)
+	case "Namespace":
+		err = appendJSON(js, &c.Namespaces)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("decode %s: %w", tm.Kind, err)

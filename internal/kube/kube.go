@@ -42,6 +42,9 @@ type Cluster struct {
 	Events          []corev1.Event
 	PriorityClasses []schedulingv1.PriorityClass
 	NetworkPolicies []networkingv1.NetworkPolicy
+	// Namespaces are the Namespace objects a dump holds (their labels feed NetworkPolicy
+	// namespaceSelectors); may be empty.
+	Namespaces []corev1.Namespace
 	// Source says where the view came from: a dump path or an API server URL.
 	Source string
 }
@@ -51,6 +54,16 @@ func (c *Cluster) Node(name string) *corev1.Node {
 	for i := range c.Nodes {
 		if c.Nodes[i].Name == name {
 			return &c.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// Namespace returns the named Namespace object or nil.
+func (c *Cluster) Namespace(name string) *corev1.Namespace {
+	for i := range c.Namespaces {
+		if c.Namespaces[i].Name == name {
+			return &c.Namespaces[i]
 		}
 	}
 	return nil
