@@ -26,12 +26,7 @@ func runSymptomProbes(ctx context.Context, p check.Prober, env *check.Env) (*che
 	from := env.SourceVantage()
 	t := env.Target
 	rec := func(name, to string, ok bool, outcome, summary string, start time.Time, rtt time.Duration, err error) {
-		r := diag.ProbeRecord{Name: name, From: env.Source.Spec, To: to, OK: ok, Outcome: outcome, Summary: summary,
-			Duration: ms(time.Since(start)), RTTMs: ms(rtt)}
-		if err != nil {
-			r.Error, r.Outcome = err.Error(), "error"
-		}
-		recs = append(recs, r)
+		recs = append(recs, record(env, name, to, ok, outcome, summary, start, rtt, err))
 	}
 
 	if t.Kind == check.KindName {
