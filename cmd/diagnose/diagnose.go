@@ -49,6 +49,7 @@ type Options struct {
 	agentCA   string
 	eph       *ephemeralFlags
 	restCfg   *rest.Config
+	liveTime  time.Duration
 }
 
 // NewCommand returns the `diagnose` command.
@@ -188,7 +189,7 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 		}
 		return cli.Failf("diagnose: %v", err)
 	}
-	rep.Notes = append(rep.Notes, o.liveNotes...) // live-cluster hook (issue 8)
+	o.addLive(rep) // live-cluster hook (issue 8): notes and the API fetch time
 	if why := cli.Stopped(ctx); why != nil {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("diagnosis %v after %s: the report holds what was measured so far", why, o.Timeout))
 	}

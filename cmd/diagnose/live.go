@@ -16,6 +16,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/cli"
+	"github.com/netdoctor/netdoctor/internal/diag"
 	"github.com/netdoctor/netdoctor/internal/engine"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/kube/live"
@@ -49,6 +50,8 @@ func (o *Options) liveView(ctx context.Context) (*kube.Cluster, error) {
 	}
 	o.restCfg = rc
 	var warns []string
+	start := time.Now()
+	defer func() { o.liveTime = time.Since(start) }()
 	c, err := live.FromAPI(ctx, rc, live.Options{Timeout: o.Timeout, Warnf: func(f string, a ...any) { warns = append(warns, fmt.Sprintf(f, a...)) }})
 	if err != nil {
 		return nil, cli.Failf("%v", err)
@@ -129,4 +132,12 @@ func (o *Options) ephemeral(s *cli.Streams) (agent.Launcher, func()) {
 	}
 	unregister := cli.OnAbort(func() { clean(5 * time.Second) })
 	return e, func() { unregister(); clean(15 * time.Second) }
+}
+
+// addLive adds the live view's notes and the time its fetch took to the report.
+func (o *Options) addLive(rep *diag.Report) {
+	rep.Notes = append(rep.Notes, o.liveNotes...)
+	if o.liveTime > 0 {
+		rep.Timings = append([]diag.Timing{{Step: "cluster view from the API server", Ms: float64(o.liveTime.Microseconds()) / 1000}}, rep.Timings...)
+	}
 }
