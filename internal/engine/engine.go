@@ -120,11 +120,30 @@ func Diagnose(ctx context.Context, cfg Config, req Request) (*diag.Report, error
 	return rep, nil
 }
 
-// Plan returns the checks to run for a symptom, in registry order. Every registered check runs for
-// a failing symptom (each knows when it applies); a healthy symptom runs only the checks that can
-// find latent faults cheaply (they still report warnings).
+// skipped names the checks that cannot contribute to a symptom: a healthy path has no failing probe
+// to re-send or listener to miss; DNS failures are not about MTU or listeners; large-packet loss
+// behind a working handshake is not about names, listeners, IPAM or egress NAT.
+var skipped = map[diag.Kind][]string{
+	diag.KindHealthy:         {"firewall", "dns", "listener", "pod-route"},
+	diag.KindDNSFailure:      {"listener", "mtu"},
+	diag.KindLargePacketLoss: {"dns", "listener", "ipam", "masquerade"},
+}
+
+// Plan returns the checks to run for a symptom, in registry order: every check that can contribute
+// to it. It is pure (a table test pins it); each planned check still decides from the state whether
+// it applies.
 func Plan(symptom diag.Kind, all []check.Check) []check.Check {
-	return append([]check.Check(nil), all...)
+	skip := map[string]bool{}
+	for _, n := range skipped[symptom] {
+		skip[n] = true
+	}
+	var out []check.Check
+	for _, c := range all {
+		if !skip[c.Name()] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func runChecks(ctx context.Context, cfg Config, env *check.Env, plan []check.Check) ([]diag.Finding, []string, []diag.Timing) {

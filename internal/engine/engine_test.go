@@ -191,3 +191,30 @@ func TestDiagnoseBadRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestPlan(t *testing.T) {
+	names := []string{"kube-proxy", "service-endpoints", "pod-route", "vxlan-source", "mtu", "dns", "listener", "firewall", "sysctls", "ipam", "masquerade"}
+	var all []check.Check
+	for _, n := range names {
+		all = append(all, check.Func(n, nil))
+	}
+	plan := func(k diag.Kind) string {
+		var out []string
+		for _, c := range Plan(k, all) {
+			out = append(out, c.Name())
+		}
+		return strings.Join(out, " ")
+	}
+	cases := map[diag.Kind]string{
+		diag.KindHealthy:            "kube-proxy service-endpoints vxlan-source mtu sysctls ipam masquerade",
+		diag.KindDNSFailure:         "kube-proxy service-endpoints pod-route vxlan-source dns firewall sysctls ipam masquerade",
+		diag.KindLargePacketLoss:    "kube-proxy service-endpoints pod-route vxlan-source mtu firewall sysctls",
+		diag.KindNetworkUnreachable: strings.Join(names, " "),
+		diag.KindPortUnreachable:    strings.Join(names, " "),
+	}
+	for k, want := range cases {
+		if got := plan(k); got != want {
+			t.Errorf("Plan(%s) = %s\nwant %s", k, got, want)
+		}
+	}
+}
