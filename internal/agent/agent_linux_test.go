@@ -4,11 +4,15 @@ package agent_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +211,45 @@ func TestDeadAgentDoesNotHang(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("%s agent: took %s, the deadline was 1.5 s", node, d)
 		}
+	}
+}
+
+// TestAgentTLS: over HTTPS the client verifies the agent's certificate with the CA it is given
+// (--agent-ca) and refuses an agent whose certificate it cannot verify.
+func TestAgentTLS(t *testing.T) {
+	f := setup(t)
+	auth, err := agent.NewKubeAuth(restConfig(t, f.api.Kubeconfig(t, "agent", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := agent.NewServer(agent.ServerConfig{NodeName: "n1", Netns: f.line.Hosts[0].Path, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	// The test CA's serving certificate has 127.0.0.1 among its SANs.
+	cert, err := tls.LoadX509KeyPair(filepath.Join(f.api.Dir, "apiserver.crt"), filepath.Join(f.api.Dir, "apiserver.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below is expected
+	hs.StartTLS()
+	defer hs.Close()
+	tc, err := agent.TLSFromCA(f.api.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := agent.NewClient(&kube.Cluster{}, agent.ClientOptions{Token: f.api.Token("alice"), Agents: map[string]string{"n1": hs.URL}, TLS: tc})
+	defer c.Close()
+	if _, err := c.Route(ctx, "n1", nodestate.RouteQuery{Dst: netip.MustParseAddr(f.line.Addr(1))}); err != nil {
+		t.Errorf("HTTPS with the CA: %v", err)
+	}
+	u := agent.NewClient(&kube.Cluster{}, agent.ClientOptions{Token: f.api.Token("alice"), Agents: map[string]string{"n1": hs.URL}})
+	defer u.Close()
+	if _, err := u.Route(ctx, "n1", nodestate.RouteQuery{Dst: netip.MustParseAddr(f.line.Addr(1))}); !errors.Is(err, agent.ErrUnreachable) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("HTTPS without the CA: %v, want a certificate error", err)
 	}
 }
