@@ -10,6 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,7 +157,7 @@ func FromAPI(ctx context.Context, cfg *rest.Config, opts Options) (*kube.Cluster
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		errs []error
+		errs = map[string]error{}
 	)
 	for kind, fn := range jobs {
 		wg.Add(1)
@@ -164,7 +167,7 @@ func FromAPI(ctx context.Context, cfg *rest.Config, opts Options) (*kube.Cluster
 			if err == nil {
 				return
 			}
-			err = explain(kind, err)
+			err = explain(kind, cfg.Host, err)
 			if !essential[kind] && ctx.Err() == nil {
 				if opts.Warnf != nil {
 					opts.Warnf("%v (the diagnosis goes on without them)", err)
@@ -172,20 +175,40 @@ func FromAPI(ctx context.Context, cfg *rest.Config, opts Options) (*kube.Cluster
 				return
 			}
 			mu.Lock()
-			errs = append(errs, err)
+			errs[kind] = err
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	// One line for the user: the first failure in a fixed order, naming the other kinds that
+	// failed (usually for the same reason).
+	var first error
+	var others []string
+	for _, kind := range []string{"nodes", "pods", "services", "endpointslices", "daemonsets", "events", "priorityclasses", "networkpolicies"} {
+		if err := errs[kind]; err != nil {
+			if first == nil {
+				first = err
+			} else {
+				others = append(others, kind)
+			}
+		}
+	}
+	if first != nil {
+		if len(others) > 0 {
+			return nil, fmt.Errorf("%w (listing %s failed too)", first, strings.Join(others, ", "))
+		}
+		return nil, first
 	}
 	return out, nil
 }
 
 // explain turns an API error into one line saying what to do.
-func explain(kind string, err error) error {
+func explain(kind, host string, err error) error {
+	var ne net.Error
+	var ue *url.Error
 	switch {
+	case errors.As(err, &ue) && !errors.As(err, &ne) || errors.As(err, &ne) && !ne.Timeout():
+		return fmt.Errorf("kube/live: cannot reach the API server %s (check --kubeconfig/--context): %w", host, err)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("kube/live: list %s: forbidden: the user needs get/list on %s (see deploy/rbac/clusterrole.yaml): %w", kind, kind, err)
 	case apierrors.IsUnauthorized(err):

@@ -4,6 +4,7 @@ package live_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -203,6 +204,18 @@ func TestFromAPIRefusals(t *testing.T) {
 	_, err = live.FromAPI(ctx, cfg, live.Options{})
 	if err == nil || !strings.Contains(err.Error(), "does not accept these credentials") {
 		t.Errorf("unknown token: %v", err)
+	}
+	// Nothing listens: one line naming the server, the first kind, and the others.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host = "https://" + l.Addr().String()
+	l.Close()
+	_, err = live.FromAPI(ctx, cfg, live.Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "kube/live: cannot reach the API server "+cfg.Host) ||
+		!strings.Contains(err.Error(), "(listing pods, services failed too)") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("no API server: %v", err)
 	}
 }
 
