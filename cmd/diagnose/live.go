@@ -6,7 +6,6 @@ package diagnose
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -66,16 +65,15 @@ func (o *Options) useAgents(cfg *engine.Config, acc *local.Access, s *cli.Stream
 	if o.restCfg == nil && len(o.agents) == 0 {
 		return func() {}
 	}
-	token := ""
+	token, noToken := "", ""
 	if o.restCfg != nil {
-		token = o.restCfg.BearerToken
-	}
-	if token == "" && o.restCfg != nil && o.restCfg.BearerTokenFile != "" {
-		if b, err := os.ReadFile(o.restCfg.BearerTokenFile); err == nil {
-			token = strings.TrimSpace(string(b))
+		t, err := live.BearerToken(o.restCfg)
+		if err != nil {
+			noToken = fmt.Sprintf("%v: use a kubeconfig user with a token (an exec plugin or a ServiceAccount token) to reach the node agents", err)
 		}
+		token = t
 	}
-	opts := agent.ClientOptions{Token: token, Agents: o.agents}
+	opts := agent.ClientOptions{Token: token, NoToken: noToken, Agents: o.agents}
 	if o.agentCA != "" {
 		tc, err := agent.TLSFromCA(o.agentCA)
 		if err != nil {

@@ -28,6 +28,9 @@ type ClientOptions struct {
 	// Token is the caller's bearer token (from the kubeconfig); the agent checks it against the API
 	// server.
 	Token string
+	// NoToken, when Token is empty, says why there is none; calls then fail at once with it
+	// (wrapping ErrUnauthenticated) instead of asking the agent.
+	NoToken string
 	// Agents maps node names to agent base URLs (http://IP:PORT or https://…), overriding discovery.
 	Agents map[string]string
 	// HTTP is the client for agent calls (nil: one with DialTimeout that trusts TLS).
@@ -123,6 +126,9 @@ func (c *Client) call(ctx context.Context, node, path string, req *Request, out 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
 		defer cancel()
+	}
+	if c.opts.Token == "" && c.opts.NoToken != "" {
+		return fmt.Errorf("agent on node %s: %w: %s", node, ErrUnauthenticated, c.opts.NoToken)
 	}
 	base, err := c.Endpoint(node)
 	if errors.Is(err, ErrNoAgent) && c.opts.Launcher != nil {
