@@ -26,6 +26,8 @@ const (
 	defaultDuration = 10 * time.Second
 	maxDuration     = 24 * time.Hour
 	defaultCount    = 10000
+	// maxKept bounds the events kept for -o json (groups count every event).
+	maxKept = 100000
 )
 
 var (
@@ -170,17 +172,25 @@ func (o *options) run(c *cobra.Command, s *cli.Streams, args []string) error {
 	}
 
 	res := result{Mode: t.Mode(), Where: where, Filter: expr, Started: time.Now()}
+	var agg drops.Aggregator
 	var stop error
 	go func() { <-dctx.Done(); t.Stop() }()
+	keep := format == cli.FormatJSON && !o.summaryOnly
 	for e := range t.Events() {
 		if stop != nil {
 			continue // drain after -c
 		}
-		res.Events = append(res.Events, e)
-		if !o.summaryOnly && format == cli.FormatText {
+		res.Count++
+		agg.Add(e)
+		switch {
+		case keep && len(res.Events) < maxKept:
+			res.Events = append(res.Events, e)
+		case keep:
+			res.Truncated = true
+		case !o.summaryOnly:
 			printEvent(s.Out, e)
 		}
-		if o.count > 0 && len(res.Events) >= o.count {
+		if o.count > 0 && res.Count >= o.count {
 			stop = errCount
 			t.Stop()
 		}
@@ -191,12 +201,8 @@ func (o *options) run(c *cobra.Command, s *cli.Streams, args []string) error {
 	}
 	res.Stopped = stopName(stop)
 	res.Lost = t.Lost()
-	res.Groups = drops.Aggregate(res.Events)
-	res.Count = len(res.Events)
+	res.Groups = agg.Groups()
 	if format == cli.FormatJSON {
-		if o.summaryOnly {
-			res.Events = nil
-		}
 		if err := cli.WriteJSON(s.Out, res); err != nil {
 			return cli.Failf("write output: %v", err)
 		}
@@ -265,6 +271,9 @@ type result struct {
 	Lost    uint64        `json:"lost"`
 	Groups  []drops.Group `json:"groups"`
 	Events  []drops.Event `json:"events,omitempty"`
+	// Truncated is set when more than maxKept events were seen: Events holds the first ones,
+	// Groups and Count all of them.
+	Truncated bool `json:"events_truncated,omitempty"`
 }
 
 func printEvent(w io.Writer, e drops.Event) {

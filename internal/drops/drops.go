@@ -15,7 +15,6 @@ package drops
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -127,9 +126,15 @@ func (f Flow) String() string {
 	return s
 }
 
-// key is the flow without per-packet details (TCP flags, lengths), for aggregation.
-func (f Flow) key() string {
-	return fmt.Sprintf("%s|%s|%s|%d|%s|%d", f.Family, f.Proto, f.Src, f.SrcPort, f.Dst, f.DstPort)
+// flowKey is the flow without per-packet details (TCP flags, lengths), for aggregation.
+type flowKey struct {
+	family, proto    string
+	src, dst         netip.Addr
+	srcPort, dstPort uint16
+}
+
+func (f Flow) key() flowKey {
+	return flowKey{f.Family, f.Proto, f.Src, f.Dst, f.SrcPort, f.DstPort}
 }
 
 // ReasonName strips the SKB_DROP_REASON_ prefix of an enum name.

@@ -19,6 +19,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// pollInterval bounds the time from a drop to its event when fewer drops than a wake-up batch
+// are waiting.
+const pollInterval = 10 * time.Millisecond
+
 // event layout written by bpf/drops.c (struct event), little-endian.
 const (
 	evSize    = 184
@@ -75,6 +79,22 @@ var kernelInfo = sync.OnceValues(func() (*kinfo, error) {
 type kinfo struct {
 	reasons map[uint32]string
 	syms    *Symbols
+	mu      sync.Mutex
+	locs    map[uint64][2]string // resolved locations (a handful of call sites drop packets)
+}
+
+func (k *kinfo) resolve(addr uint64) (string, string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if l, ok := k.locs[addr]; ok {
+		return l[0], l[1]
+	}
+	loc, fn := k.syms.Resolve(addr)
+	if k.locs == nil || len(k.locs) > 4096 {
+		k.locs = map[uint64][2]string{}
+	}
+	k.locs[addr] = [2]string{loc, fn}
+	return loc, fn
 }
 
 func (k *kinfo) reason(code uint32) string {
@@ -149,7 +169,12 @@ func startEBPF(opts Options, m *Matcher) (*Tracer, error) {
 		defer close(t.events)
 		var rec ringbuf.Record
 		for {
+			// The program wakes the reader only for a full batch (bpf/drops.c): poll for the rest.
+			rd.SetDeadline(time.Now().Add(pollInterval))
 			if err := rd.ReadInto(&rec); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
 				if errors.Is(err, ringbuf.ErrFlushed) {
 					select {
 					case <-quit:
@@ -186,7 +211,7 @@ func decode(raw []byte, proto uint16, data []byte, ki *kinfo, namer *Namer, offs
 	le := binary.LittleEndian
 	ino := uint64(le.Uint32(raw[20:24]))
 	code := le.Uint32(raw[16:20])
-	loc, fn := ki.syms.Resolve(le.Uint64(raw[8:16]))
+	loc, fn := ki.resolve(le.Uint64(raw[8:16]))
 	name := raw[36:52]
 	for i, c := range name {
 		if c == 0 {
