@@ -167,7 +167,11 @@ func (o *options) run(c *cobra.Command, s *cli.Streams, args []string) error {
 		}
 		fmt.Fprintf(s.ErrOut, "tracing kernel drops in %s (mode %s%s)\n", where, t.Mode(), f)
 		if t.Mode() == drops.ModeTracefs {
-			fmt.Fprintln(s.ErrOut, "mode tracefs: eBPF is not available, so drops show reason and location only (no packet, namespace or device)")
+			why := "eBPF is not available"
+			if o.mode == "tracefs" {
+				why = "asked for with --mode tracefs"
+			}
+			fmt.Fprintf(s.ErrOut, "mode tracefs (%s): drops show reason and location only, no packet, namespace or device\n", why)
 		}
 	}
 
