@@ -112,6 +112,11 @@ func printStatus(s *cli.Streams, l *lab.Lab) {
 	}
 	tw.Flush()
 	fmt.Fprintf(s.Out, "\nouter VM netns %s (%s), router %s, underlay %s\n", l.Plan.VM, lab.VMAddr, l.Plan.Router, l.Plan.Underlay)
+	if st.CoreDNS != "" {
+		fmt.Fprintf(s.Out, "cluster DNS: real CoreDNS (%s) in the CoreDNS pods\n", st.CoreDNS)
+	} else {
+		fmt.Fprintln(s.Out, "cluster DNS: netdoctor's built-in server in the CoreDNS pods (run scripts/coredns.sh for real CoreDNS)")
+	}
 	if f, err := fault.Lookup(st.Fault); err == nil && f.Name != "none" {
 		f = l.Expand(f)
 		fmt.Fprintf(s.Out, "diagnose: from %s to %s proto %s", f.Request.From, f.Request.To, f.Request.Proto)

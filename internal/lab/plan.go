@@ -146,6 +146,7 @@ type PodPlan struct {
 	Waiting     string     `json:"waiting,omitempty"` // container waiting reason (ContainerCreating)
 	Stopped     bool       `json:"stopped,omitempty"` // the netns exists but no process runs
 	PID         int        `json:"pid,omitempty"`     // the server process, once started
+	DNSPID      int        `json:"dnsPID,omitempty"`  // the real CoreDNS process of a DNS pod, when the lab runs it
 	ContainerID string     `json:"containerID"`
 	Priority    string     `json:"priorityClassName,omitempty"`
 	// HostNetwork pods run in their node's netns (Netns is the node's) with the node IP: no veth,

@@ -41,7 +41,7 @@ func (s *State) serveArgs(pod *PodPlan) []string {
 	if len(udp) > 0 {
 		args = append(args, "--udp", strings.Join(udp, ","))
 	}
-	if pod.DNS {
+	if pod.DNS && s.CoreDNS == "" {
 		args = append(args, "--dns", "53", "--records", filepath.Join(s.Dir, "records.json"))
 	}
 	return args
@@ -53,6 +53,10 @@ func (s *State) serveArgs(pod *PodPlan) []string {
 func (s *State) startServer(pod *PodPlan) error {
 	pid, err := s.startProcess(pod.Netns, pod.Name, s.serveArgs(pod))
 	pod.PID = pid
+	if err != nil || !pod.DNS || s.CoreDNS == "" {
+		return err
+	}
+	pod.DNSPID, err = s.startCoreDNS(pod)
 	return err
 }
 

@@ -25,14 +25,15 @@ var ErrNoLab = errors.New("no such lab")
 // the lab down. Everything the lab created is named here: namespaces, processes, files.
 type State struct {
 	Name       string    `json:"name"`
-	Dir        string    `json:"dir"`        // the state directory (holds state.json, dump.yaml, node roots)
-	Fault      string    `json:"fault"`      // the injected fault, "none" for a healthy lab
-	Created    time.Time `json:"created"`    //
-	Namespaces []string  `json:"namespaces"` // every netns name the lab made, under /run/netns
-	EtcNetns   []string  `json:"etcNetns"`   // /etc/netns/NAME directories the lab made (pod resolv.conf)
-	Plan       *Plan     `json:"plan"`       // the topology as built: nodes, IPs, pods (with PIDs), services
-	Exe        string    `json:"exe"`        // the netdoctor binary the lab's servers run
-	Ready      bool      `json:"ready"`      // Up finished (false while building or after a failed Up)
+	Dir        string    `json:"dir"`               // the state directory (holds state.json, dump.yaml, node roots)
+	Fault      string    `json:"fault"`             // the injected fault, "none" for a healthy lab
+	Created    time.Time `json:"created"`           //
+	Namespaces []string  `json:"namespaces"`        // every netns name the lab made, under /run/netns
+	EtcNetns   []string  `json:"etcNetns"`          // /etc/netns/NAME directories the lab made (pod resolv.conf)
+	Plan       *Plan     `json:"plan"`              // the topology as built: nodes, IPs, pods (with PIDs), services
+	Exe        string    `json:"exe"`               // the netdoctor binary the lab's servers run
+	CoreDNS    string    `json:"coredns,omitempty"` // the real CoreDNS binary the DNS pods run ("" = the built-in server)
+	Ready      bool      `json:"ready"`             // Up finished (false while building or after a failed Up)
 }
 
 // Parent is the directory holding lab state directories: $NETDOCTOR_LAB_DIR or DefaultParent.

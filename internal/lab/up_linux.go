@@ -60,7 +60,7 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	if err := Down(ctx, plan.Name); err != nil {
 		return nil, fmt.Errorf("lab: replace the running lab %q: %w", plan.Name, err)
 	}
-	st := &State{Name: plan.Name, Dir: Dir(plan.Name), Fault: faultName, Created: time.Now().UTC(), Plan: plan, Exe: exe}
+	st := &State{Name: plan.Name, Dir: Dir(plan.Name), Fault: faultName, Created: time.Now().UTC(), Plan: plan, Exe: exe, CoreDNS: CoreDNSPath()}
 	for _, n := range plan.Nodes {
 		n.Root = filepath.Join(st.Dir, "nodes", n.Name)
 	}
@@ -318,6 +318,11 @@ func writeFiles(st *State) error {
 		}
 		if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(p.ResolvConf(pod)), 0o644); err != nil {
 			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	if st.CoreDNS != "" {
+		if err := p.writeCoreDNS(st.Dir); err != nil {
+			return err
 		}
 	}
 	return p.writeRecords(filepath.Join(st.Dir, "records.json"))

@@ -274,3 +274,42 @@ func TestLocaliseByCapture(t *testing.T) {
 		t.Errorf("localisation %q, want last seen at node1:eth0, never reached node2:eth0", loc.Title)
 	}
 }
+
+// TestLabRunsRealCoreDNS: with CoreDNS built (scripts/coredns.sh, which scripts/test.sh runs), the
+// lab's CoreDNS pods run the real thing, and a pod resolves a service through the kube-dns ClusterIP.
+func TestLabRunsRealCoreDNS(t *testing.T) {
+	testenv.RequireRoot(t)
+	dig := testenv.RequireTool(t, "dig")
+	core := lab.CoreDNSPath()
+	if core == "" {
+		testenv.Skip(t, "needs a CoreDNS build: bash scripts/coredns.sh")
+	}
+	t.Setenv(lab.EnvDir, testenv.TempDir(t)+"/labs")
+	name, _ := upLab(t, "none")
+	l, err := lab.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.State.CoreDNS != core {
+		t.Fatalf("lab runs CoreDNS %q, want %q", l.State.CoreDNS, core)
+	}
+	n := 0
+	for _, p := range l.Plan.Pods {
+		if !p.DNS || p.DNSPID == 0 {
+			continue
+		}
+		exe, err := os.Readlink("/proc/" + strconv.Itoa(p.DNSPID) + "/exe")
+		if err != nil || exe != core {
+			t.Errorf("DNS pod %s: process %d runs %q (%v), want %s", p.Name, p.DNSPID, exe, err, core)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Errorf("%d CoreDNS processes, want 2 (one per CoreDNS pod)", n)
+	}
+	client := &testenv.NetNS{Name: name + "-pod-client-node3"}
+	out := client.Exec(t, dig, "+short", "+search", "web.default")
+	if strings.TrimSpace(out) != "10.96.0.100" {
+		t.Errorf("dig web.default from client-node3 = %q, want the web ClusterIP 10.96.0.100", out)
+	}
+}
