@@ -157,16 +157,12 @@ func TestTextCount(t *testing.T) {
 	}
 }
 
-// JSON: aggregated groups with counts; a Ctrl-C (SIGINT) ends the run normally.
-func TestJSONInterrupt(t *testing.T) {
+// JSON: aggregated groups with counts, the run ended by -c.
+func TestJSON(t *testing.T) {
 	a, b := pair(t)
-	r := start(t, "--netns", b.Name, "-o", "json", "--summary", "--duration", "1m")
+	r := start(t, "--netns", b.Name, "-o", "json", "--summary", "-c", "5", "--duration", "1m")
 	send(t, a, "40310", 4)
 	send(t, a, "40311", 1)
-	// Readiness for the interrupt: the drops happened synchronously in the kernel; give the
-	// tracer's 10 ms poll time to read them.
-	time.Sleep(200 * time.Millisecond)
-	r.cmd.Process.Signal(syscall.SIGINT)
 	code, out, errOut := r.wait(t)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
@@ -185,7 +181,7 @@ func TestJSONInterrupt(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
-	if res.Mode != "ebpf" || res.Stopped != "interrupted" || res.Count != 5 || res.Events != nil {
+	if res.Mode != "ebpf" || res.Stopped != "count" || res.Count != 5 || res.Events != nil {
 		t.Fatalf("result %+v", res)
 	}
 	total := 0
@@ -197,6 +193,31 @@ func TestJSONInterrupt(t *testing.T) {
 	}
 	if total != 5 {
 		t.Errorf("groups count %d drops, want 5", total)
+	}
+}
+
+// Ctrl-C (SIGINT) ends the run normally: the summary is printed, exit 1 as drops were seen.
+func TestInterrupt(t *testing.T) {
+	a, b := pair(t)
+	r := start(t, "--netns", b.Name, "--duration", "1m")
+	send(t, a, "40320", 2)
+	deadline := time.Now().Add(20 * time.Second)
+	for { // readiness: both drops printed
+		r.mu.Lock()
+		n := strings.Count(r.stdout.String(), "NO_SOCKET")
+		r.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the two drops were not printed in 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.cmd.Process.Signal(syscall.SIGINT)
+	code, out, errOut := r.wait(t)
+	if code != 1 || !strings.Contains(out, "2 drops in netns "+b.Name+" (mode ebpf, stopped by interrupted, 0 lost)") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
 
