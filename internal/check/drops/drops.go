@@ -1,7 +1,8 @@
 // Package drops is the check "kernel-drops": it asks the kernel who dropped the client's packets.
-// When the symptom is not healthy it attaches the drop tracer (internal/drops, eBPF on
-// skb:kfree_skb) to the network namespaces on the path that are on this machine (the source, the
-// nodes, the target pods and the service's endpoint pods), re-sends the failing probe, and reports
+// When the symptom is not healthy it asks the views' drop tracer (check.DropTracer: on this
+// machine, internal/local runs the eBPF tracer of internal/drops on skb:kfree_skb) to watch the
+// network namespaces on the path (the source, the nodes, the target pods and the service's
+// endpoint pods) while it re-sends the failing probe, and reports
 // each drop of the flow with the namespace and hop, the drop reason, the kernel function and the
 // count. NETFILTER_DROP is reported as info (the firewall check names the rule by its counters);
 // other reasons (NO_SOCKET, IP_RPFILTER, IP_INNOROUTES, PKT_TOO_BIG, NEIGH_FAILED, VXLAN_*, …) are
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +23,6 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/diag"
-	kdrops "github.com/netdoctor/netdoctor/internal/drops"
 	"github.com/netdoctor/netdoctor/internal/kube"
 )
 
@@ -31,15 +32,9 @@ const Name = "kernel-drops"
 // New returns the check.
 func New() check.Check { return check.Func(Name, run) }
 
-// PodNetnsLocator is implemented by views whose pods' namespaces are on this machine
-// (internal/local.Access): it returns the pod's namespace path.
-type PodNetnsLocator interface {
-	PodNetns(ctx context.Context, pod *corev1.Pod) (string, error)
-}
-
 // place is a namespace on the path that the tracer watches.
 type place struct {
-	inode uint64
+	v     check.Vantage
 	label string // "node2", "pod default/web-1"
 	hop   diag.Hop
 }
@@ -48,35 +43,33 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	if env.Probe == nil || env.Symptom == diag.KindHealthy || env.Source == nil || env.Target == nil {
 		return nil, nil
 	}
+	tracer, ok := env.Views.(check.DropTracer)
+	if !ok {
+		return nil, nil // these views cannot ask the kernel (a remote agent without the endpoint)
+	}
 	resend := resender(env)
 	if resend == nil {
 		return nil, nil
 	}
-	places := placesOnPath(ctx, env)
-	if len(places) == 0 {
-		return nil, nil // nothing on this machine to trace (remote nodes: the agent's business)
+	places := placesOnPath(env)
+	at := make([]check.Vantage, len(places))
+	for i, p := range places {
+		at[i] = p.v
 	}
-	opts := kdrops.Options{Mode: kdrops.ModeEBPF, Names: map[uint64]string{}}
-	byInode := map[uint64]place{}
-	for _, p := range places {
-		opts.Netns = append(opts.Netns, p.inode)
-		opts.Names[p.inode] = p.label
-		byInode[p.inode] = p
-	}
-	events, tr, err := kdrops.Collect(ctx, opts, resend)
+	tr, err := tracer.TraceDrops(ctx, at, resend)
 	if err != nil {
 		return nil, fmt.Errorf("check/%s: %w", Name, err)
 	}
 	ips := flowIPs(env)
-	var ours []kdrops.Event
-	for _, e := range events {
-		if ips[e.Flow.Src] || ips[e.Flow.Dst] {
+	var ours []check.DropEvent
+	for _, e := range tr.Events {
+		if ips[e.Src] || ips[e.Dst] {
 			ours = append(ours, e)
 		}
 	}
 	var out []diag.Finding
 	for _, g := range group(ours) {
-		out = append(out, finding(env, byInode[g.first.NetnsInode], g, tr.Mode()))
+		out = append(out, finding(env, places[g.first.At], g, tr.Mode))
 	}
 	return out, nil
 }
@@ -129,80 +122,77 @@ func flowIPs(env *check.Env) map[netip.Addr]bool {
 // dropGroup is the drops of one flow (source port aside) for one reason at one location in one
 // namespace.
 type dropGroup struct {
-	first       kdrops.Event
+	first       check.DropEvent
 	count       int
-	last        time.Time
-	sports      map[uint16]bool
 	firstSeenAt time.Time
+	last        time.Time
 }
 
-func group(events []kdrops.Event) []*dropGroup {
+func group(events []check.DropEvent) []*dropGroup {
 	idx := map[string]*dropGroup{}
 	var out []*dropGroup
 	for _, e := range events {
-		f := e.Flow
-		k := fmt.Sprintf("%d|%s|%s|%s|%s|%s|%d", e.NetnsInode, e.Reason, e.Location, f.Proto, f.Src, f.Dst, f.DstPort)
+		k := fmt.Sprintf("%d|%s|%s|%s|%s|%s|%d", e.At, e.Reason, e.Location, e.Proto, e.Src, e.Dst, e.DstPort)
 		g := idx[k]
 		if g == nil {
-			g = &dropGroup{first: e, sports: map[uint16]bool{}, firstSeenAt: e.Time}
+			g = &dropGroup{first: e, firstSeenAt: e.Time}
 			idx[k] = g
 			out = append(out, g)
 		}
 		g.count++
 		g.last = e.Time
-		g.sports[f.SrcPort] = true
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		ri, rj := explain(out[i].first.Reason).sev.Rank(), explain(out[j].first.Reason).sev.Rank()
 		if ri != rj {
-			return ri > rj
+			return ri < rj
 		}
 		return out[i].count > out[j].count
 	})
 	return out
 }
 
-func finding(env *check.Env, p place, g *dropGroup, mode kdrops.Mode) diag.Finding {
+func finding(env *check.Env, p place, g *dropGroup, mode string) diag.Finding {
 	e := g.first
 	m := explain(e.Reason)
 	kind := m.kind
 	if kind == "" || env.Symptom == diag.KindDNSFailure && kind == diag.KindNetworkUnreachable {
 		kind = env.Symptom
 	}
-	label := p.label
-	if label == "" {
-		label = e.Netns
-	}
 	hop := p.hop
 	hop.Interface = e.Device
-	hop.Where = fmt.Sprintf("%s, kernel %s", label, e.Function)
+	hop.Where = fmt.Sprintf("%s, kernel %s", p.label, e.Function)
 	if e.Device != "" {
-		hop.Where = fmt.Sprintf("%s %s, kernel %s", label, e.Device, e.Function)
+		hop.Where = fmt.Sprintf("%s %s, kernel %s", p.label, e.Device, e.Function)
 	}
-	flow := flowText(e.Flow)
-	title := fmt.Sprintf("the kernel in %s drops the client's packets: %s in %s", label, e.Reason, e.Function)
+	title := fmt.Sprintf("the kernel in %s drops the client's packets: %s in %s", p.label, e.Reason, e.Function)
 	if m.sev == diag.SeverityInfo {
-		title = fmt.Sprintf("the kernel in %s drops the client's packets in netfilter (%s)", label, e.Function)
+		title = fmt.Sprintf("the kernel in %s drops the client's packets in netfilter (%s)", p.label, e.Function)
 	}
 	f := check.Finding(Name, kind, m.sev, hop, title)
 	dev := ""
 	if e.Device != "" {
 		dev = " dev " + e.Device
 	}
-	check.Evidencef(f, "%d× %s in %s%s: %s at %s", g.count, flow, label, dev, e.Reason, e.Location)
-	check.Evidencef(f, "seen by the %s tracer while the failing probe was re-sent %d times (first %s, last %s)", mode, Resends,
+	check.Evidencef(f, "%d× %s in %s%s: %s at %s", g.count, flowText(e), p.label, dev, e.Reason, e.Location)
+	check.Evidencef(f, "seen by the %s drop tracer while the failing probe was re-sent %d times (first %s, last %s)", mode, Resends,
 		g.firstSeenAt.Format("15:04:05.000000"), g.last.Format("15:04:05.000000"))
-	f.Cause = fmt.Sprintf("In %s: %s", label, m.cause)
+	f.Cause = fmt.Sprintf("In %s: %s", p.label, m.cause)
 	f.Fix = m.fix
 	return *f
 }
 
-// flowText is the flow without its source port and lengths, keeping TCP flags and DF.
-func flowText(f kdrops.Flow) string {
-	info := strings.Fields(f.Info)
-	f.SrcPort, f.Info = 0, ""
-	s := f.String()
-	for _, w := range info {
+// flowText is "SRC > DST.PORT proto" with TCP flags and DF, without the source port and lengths.
+func flowText(e check.DropEvent) string {
+	if !e.Src.IsValid() {
+		return "a packet"
+	}
+	dst := e.Dst.String()
+	if e.DstPort != 0 && (e.Proto == "tcp" || e.Proto == "udp") {
+		dst += "." + strconv.Itoa(int(e.DstPort))
+	}
+	s := e.Src.String() + " > " + dst + " " + e.Proto
+	for _, w := range strings.Fields(e.Info) {
 		if strings.HasPrefix(w, "[") || w == "DF" {
 			s += " " + w
 		}
@@ -210,57 +200,48 @@ func flowText(f kdrops.Flow) string {
 	return s
 }
 
-// placesOnPath lists the namespaces on the path whose drops can be traced from here.
-func placesOnPath(ctx context.Context, env *check.Env) []place {
+// placesOnPath lists the namespaces on the path: the source, the nodes, the target pod, the
+// endpoint pods behind the service VIPs.
+func placesOnPath(env *check.Env) []place {
 	var out []place
-	seen := map[uint64]bool{}
-	add := func(path string, p place) {
-		if path == "" {
-			return
+	seen := map[string]bool{}
+	add := func(key string, p place) {
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
 		}
-		if !strings.Contains(path, "/") {
-			path = "/run/netns/" + path
-		}
-		ino := kdrops.Inode(path)
-		if ino == 0 || seen[ino] {
-			return
-		}
-		seen[ino] = true
-		p.inode = ino
-		out = append(out, p)
 	}
-	loc, _ := env.Views.(PodNetnsLocator)
-	podPlace := func(pod *corev1.Pod) {
-		path := pod.Annotations[kube.AnnotationNetns]
-		if loc != nil {
-			if p, err := loc.PodNetns(ctx, pod); err == nil {
-				path = p
-			}
-		}
-		label := "pod " + pod.Namespace + "/" + pod.Name
-		add(path, place{label: label, hop: diag.Hop{Node: pod.Spec.NodeName, Netns: path}})
+	pod := func(p *corev1.Pod) {
+		add("pod/"+p.Namespace+"/"+p.Name, place{v: check.Vantage{Pod: p}, label: "pod " + p.Namespace + "/" + p.Name,
+			hop: diag.Hop{Node: p.Spec.NodeName, Netns: p.Annotations[kube.AnnotationNetns]}})
 	}
 	s := env.Source
 	switch {
 	case s.Pod != nil:
-		podPlace(s.Pod)
-	case s.Netns != "":
-		add(s.Netns, place{label: s.String(), hop: diag.Hop{Node: s.NodeName(), Netns: s.Netns}})
-	case s.Kind == check.KindHost:
-		add("/proc/self/ns/net", place{label: "this host", hop: diag.Hop{}})
+		pod(s.Pod)
+	case s.Kind == check.KindNode && s.Node != nil:
+		// the node itself is added below
+	default:
+		label := s.String()
+		if s.Kind == check.KindHost {
+			label = "this host"
+		}
+		add("source", place{v: env.SourceVantage(), label: label, hop: diag.Hop{Node: s.NodeName(), Netns: s.Netns}})
 	}
 	for _, n := range env.NodesOnPath() {
+		hop := diag.Hop{Node: n}
 		if node := env.Cluster.Node(n); node != nil {
-			add(node.Annotations[kube.AnnotationNetns], place{label: n, hop: diag.Hop{Node: n, Netns: node.Annotations[kube.AnnotationNetns]}})
+			hop.Netns = node.Annotations[kube.AnnotationNetns]
 		}
+		add("node/"+n, place{v: check.Vantage{Node: n}, label: n, hop: hop})
 	}
 	if t := env.Target; t.Pod != nil {
-		podPlace(t.Pod)
+		pod(t.Pod)
 	}
 	for _, v := range env.ServiceVIPs() {
 		for _, ep := range env.ServiceEndpoints(v.Service, v.Port).Ready {
 			if p := env.PodOf(ep); p != nil {
-				podPlace(p)
+				pod(p)
 			}
 		}
 	}

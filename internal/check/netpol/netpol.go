@@ -56,7 +56,7 @@ func run(_ context.Context, env *check.Env) ([]diag.Finding, error) {
 		seen[key] = true
 		out = append(out, finding(env, f, t, v))
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Severity.Rank() > out[j].Severity.Rank() })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Severity.Rank() < out[j].Severity.Rank() })
 	return out, nil
 }
 
