@@ -115,6 +115,12 @@ func (l *Lab) Objects() []any {
 			ObjectMeta: metav1.ObjectMeta{Name: pc.name, CreationTimestamp: old}, Value: pc.value,
 			Description: "Used for system critical pods that must not be moved from their current node."})
 	}
+	for _, np := range p.NetworkPolicies {
+		np := np
+		np.TypeMeta = metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}
+		np.CreationTimestamp = recent
+		objs = append(objs, &np)
+	}
 	for i, e := range p.Events {
 		kind, name, _ := strings.Cut(e.Object, "/")
 		objs = append(objs, &corev1.Event{

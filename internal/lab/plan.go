@@ -11,6 +11,7 @@ package lab
 import (
 	"crypto/sha256"
 	"fmt"
+	networkingv1 "k8s.io/api/networking/v1"
 	"net"
 	"net/netip"
 	"strings"
@@ -61,17 +62,20 @@ type Options struct {
 // Plan is the complete description of a lab before it is built. Faults may change it (Fault.Mutate)
 // before Up builds it. It is stored in state.json, so it also describes the running lab.
 type Plan struct {
-	Name     string        `json:"name"`                 // the lab name, prefix of every namespace
-	Nodes    []*NodePlan   `json:"nodes"`                // in order; the last one is the new node
-	Pods     []*PodPlan    `json:"pods"`                 // workload pods (DaemonSet pods exist only in the dump)
-	Services []*Service    `json:"services"`             // kube-dns and web
-	Router   string        `json:"routerNetns"`          // netns name of the router
-	VM       string        `json:"vmNetns"`              // netns name of the outside VM
-	Underlay string        `json:"underlayNetns"`        // netns name of the underlay bridge
-	VMPID    int           `json:"vmPID,omitempty"`      // the outside VM's HTTP server (port VMPort)
-	Extra    []ExtraHost   `json:"extraHosts,omitempty"` // other machines on the underlay
-	Events   []Event       `json:"events,omitempty"`     // extra Events for the dump (faults add them)
-	Resolv   ResolvOptions `json:"resolv"`               // what the kubelet writes into pods' resolv.conf
+	Name     string      `json:"name"`                 // the lab name, prefix of every namespace
+	Nodes    []*NodePlan `json:"nodes"`                // in order; the last one is the new node
+	Pods     []*PodPlan  `json:"pods"`                 // workload pods (DaemonSet pods exist only in the dump)
+	Services []*Service  `json:"services"`             // kube-dns and web
+	Router   string      `json:"routerNetns"`          // netns name of the router
+	VM       string      `json:"vmNetns"`              // netns name of the outside VM
+	Underlay string      `json:"underlayNetns"`        // netns name of the underlay bridge
+	VMPID    int         `json:"vmPID,omitempty"`      // the outside VM's HTTP server (port VMPort)
+	Extra    []ExtraHost `json:"extraHosts,omitempty"` // other machines on the underlay
+	Events   []Event     `json:"events,omitempty"`     // extra Events for the dump (faults add them)
+	// NetworkPolicies are networking.k8s.io/v1 NetworkPolicies for the dump (faults add them; the
+	// fault that adds one also writes the rules that enforce it, as the CNI's policy agent would).
+	NetworkPolicies []networkingv1.NetworkPolicy `json:"networkPolicies,omitempty"`
+	Resolv          ResolvOptions                `json:"resolv"` // what the kubelet writes into pods' resolv.conf
 }
 
 // ExtraHost is another machine on the underlay (e.g. the holder of a conflicting IP).

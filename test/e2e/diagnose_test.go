@@ -147,7 +147,7 @@ func TestDiagnoseEveryFault(t *testing.T) {
 func factChecked(k string) bool {
 	switch {
 	case strings.HasSuffix(k, "_ip"), strings.HasSuffix(k, "_mtu"), k == "node", k == "service", k == "cluster_ip",
-		k == "reason", k == "pod_phase", k == "largest_packet", k == "vxlan_device", k == "port":
+		k == "reason", k == "pod_phase", k == "largest_packet", k == "vxlan_device", k == "port", k == "policy":
 		return true
 	}
 	return false

@@ -30,6 +30,7 @@ func Catalogue() []lab.Fault {
 		MissingRoutePodCIDR(),
 		RPFilterStrict(),
 		IntermittentLoss(),
+		NetworkPolicyDeny(),
 		// dns-failure
 		DNSServerDown(),
 		DNSUnreachable(),
