@@ -5,7 +5,8 @@
 set -euo pipefail
 
 pkgs=(iproute2 iptables nftables iputils-ping mtr-tiny iputils-tracepath dnsutils tcpdump tshark
-      hping3 iperf3 dnsmasq-base conntrack socat procps kmod ca-certificates git ipset etcd-server openssl clang llvm)
+      hping3 iperf3 dnsmasq-base conntrack socat procps kmod ca-certificates git ipset etcd-server openssl clang llvm
+      containerd runc containernetworking-plugins)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,6 +28,7 @@ type options struct {
 	tlsCert     string
 	tlsKey      string
 	maxCalls    int
+	criSocket   string
 	readyFormat bool
 	kube        *live.Flags
 }
@@ -60,6 +61,7 @@ SIGINT/SIGTERM after the calls in flight end (at most 5 s).`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serving certificate (PEM); without it the agent serves plain HTTP")
 	f.StringVar(&o.tlsKey, "tls-key", "", "key of --tls-cert")
 	f.IntVar(&o.maxCalls, "max-calls", 32, "calls served at once")
+	f.StringVar(&o.criSocket, "cri-socket", defaultCRISocket(), "container runtime (CRI) socket to find pods' namespaces with (\"\": none)")
 	o.kube = live.AddFlags(f)
 	return c
 }
@@ -88,7 +90,11 @@ func (o *options) run(ctx context.Context, s *cli.Streams) error {
 	if err != nil {
 		return cli.Failf("%v", err)
 	}
-	srv, err := agent.NewServer(agent.ServerConfig{NodeName: o.node, Netns: o.netns, Root: o.root, Auth: auth, MaxConcurrent: o.maxCalls,
+	var cri *agent.CRI
+	if o.criSocket != "" {
+		cri = &agent.CRI{Socket: o.criSocket}
+	}
+	srv, err := agent.NewServer(agent.ServerConfig{NodeName: o.node, Netns: o.netns, Root: o.root, Auth: auth, MaxConcurrent: o.maxCalls, CRI: cri,
 		Logf: func(format string, args ...any) { fmt.Fprintf(s.ErrOut, format+"\n", args...) }})
 	if err != nil {
 		return cli.Usagef("agent", "%v", err)
@@ -122,4 +128,14 @@ func (o *options) run(ctx context.Context, s *cli.Streams) error {
 		return cli.Failf("agent: shutdown: %v", err)
 	}
 	return nil
+}
+
+// defaultCRISocket is the first container runtime socket present: containerd's, then CRI-O's.
+func defaultCRISocket() string {
+	for _, p := range []string{"/run/containerd/containerd.sock", "/var/run/crio/crio.sock"} {
+		if st, err := os.Stat(p); err == nil && st.Mode()&os.ModeSocket != 0 {
+			return p
+		}
+	}
+	return ""
 }

@@ -212,10 +212,11 @@ func (e *Ephemeral) podSpec(node string) *corev1.Pod {
 					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"},
 						Add: []corev1.Capability{"SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_PTRACE", "DAC_READ_SEARCH"}}},
 				VolumeMounts: []corev1.VolumeMount{ro("cni-conf", "/host/etc/cni/net.d"), ro("cni-state", "/host/var/lib/cni"),
-					ro("flannel-run", "/host/run/flannel")},
+					ro("flannel-run", "/host/run/flannel"), ro("containerd", "/run/containerd")},
 			}},
 			Volumes: []corev1.Volume{host("cni-conf", "/etc/cni/net.d", corev1.HostPathDirectoryOrCreate),
-				host("cni-state", "/var/lib/cni", corev1.HostPathDirectoryOrCreate), host("flannel-run", "/run/flannel", corev1.HostPathDirectoryOrCreate)},
+				host("cni-state", "/var/lib/cni", corev1.HostPathDirectoryOrCreate), host("flannel-run", "/run/flannel", corev1.HostPathDirectoryOrCreate),
+				host("containerd", "/run/containerd", corev1.HostPathDirectoryOrCreate)},
 		},
 	}
 	if e.TLSSecret != "" {

@@ -30,6 +30,9 @@ type ServerConfig struct {
 	Root string
 	// Auth authenticates and authorises every call except /healthz. Nil refuses every call.
 	Auth Authorizer
+	// CRI, when set, finds pods' namespaces through the container runtime first (before the pod's
+	// annotations and the search for the namespace holding the pod IP).
+	CRI *CRI
 	// MaxConcurrent bounds the calls served at once (default 32); more wait for a slot until
 	// their deadline.
 	MaxConcurrent int
@@ -211,6 +214,17 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, op func(context.
 		return
 	}
 	req.Pod = trimPod(req.Pod)
+	if req.Pod != nil && s.cfg.CRI != nil && req.Pod.Annotations[kube.AnnotationNetns] == "" && req.Pod.Annotations[kube.AnnotationPID] == "" {
+		if path, err := s.cfg.CRI.PodNetns(ctx, req.Pod); err == nil {
+			ann := map[string]string{kube.AnnotationNetns: path}
+			for k, v := range req.Pod.Annotations {
+				ann[k] = v
+			}
+			req.Pod.Annotations = ann
+		} else if s.cfg.Logf != nil {
+			s.cfg.Logf("agent: %v (falling back to the namespace that holds the pod IP)", err)
+		}
+	}
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
