@@ -119,28 +119,37 @@ func flowIPs(env *check.Env) map[netip.Addr]bool {
 	return ips
 }
 
-// dropGroup is the drops of one flow (source port aside) for one reason at one location in one
-// namespace.
+// dropGroup is the drops for one reason at one kernel location in one namespace, per flow
+// (source port aside) in the order first seen.
 type dropGroup struct {
 	first       check.DropEvent
 	count       int
 	firstSeenAt time.Time
 	last        time.Time
+	flows       []string
+	perFlow     map[string]int
+	device      map[string]string
 }
 
 func group(events []check.DropEvent) []*dropGroup {
 	idx := map[string]*dropGroup{}
 	var out []*dropGroup
 	for _, e := range events {
-		k := fmt.Sprintf("%d|%s|%s|%s|%s|%s|%d", e.At, e.Reason, e.Location, e.Proto, e.Src, e.Dst, e.DstPort)
+		k := fmt.Sprintf("%d|%s|%s", e.At, e.Reason, e.Location)
 		g := idx[k]
 		if g == nil {
-			g = &dropGroup{first: e, firstSeenAt: e.Time}
+			g = &dropGroup{first: e, firstSeenAt: e.Time, perFlow: map[string]int{}, device: map[string]string{}}
 			idx[k] = g
 			out = append(out, g)
 		}
 		g.count++
 		g.last = e.Time
+		f := flowText(e)
+		if g.perFlow[f] == 0 {
+			g.flows = append(g.flows, f)
+			g.device[f] = e.Device
+		}
+		g.perFlow[f]++
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		ri, rj := explain(out[i].first.Reason).sev.Rank(), explain(out[j].first.Reason).sev.Rank()
@@ -170,11 +179,13 @@ func finding(env *check.Env, p place, g *dropGroup, mode string) diag.Finding {
 		title = fmt.Sprintf("the kernel in %s drops the client's packets in netfilter (%s)", p.label, e.Function)
 	}
 	f := check.Finding(Name, kind, m.sev, hop, title)
-	dev := ""
-	if e.Device != "" {
-		dev = " dev " + e.Device
+	for _, fl := range g.flows {
+		dev := ""
+		if d := g.device[fl]; d != "" {
+			dev = " dev " + d
+		}
+		check.Evidencef(f, "%d× %s in %s%s: %s at %s", g.perFlow[fl], fl, p.label, dev, e.Reason, e.Location)
 	}
-	check.Evidencef(f, "%d× %s in %s%s: %s at %s", g.count, flowText(e), p.label, dev, e.Reason, e.Location)
 	check.Evidencef(f, "seen by the %s drop tracer while the failing probe was re-sent %d times (first %s, last %s)", mode, Resends,
 		g.firstSeenAt.Format("15:04:05.000000"), g.last.Format("15:04:05.000000"))
 	f.Cause = fmt.Sprintf("In %s: %s", p.label, m.cause)
