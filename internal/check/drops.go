@@ -8,12 +8,26 @@ import (
 
 // DropTracer is implemented by Views that can ask the kernel which packets it drops in the
 // network namespaces of some vantage points (internal/local on this machine; the node agent
-// could serve it too). TraceDrops attaches a tracer to the namespaces of at, runs fn (which
-// re-sends the failing probe), detaches, and returns the drops seen meanwhile. Vantage points
-// whose namespace cannot be reached from here are left out (DropTrace.Traced says which were
-// traced); an error means nothing could be traced (no permission, no eBPF).
+// could serve it too). TraceDrops attaches a tracer to the namespaces of req.At, runs req.Resend
+// (which re-sends the failing probe), lingers as asked, detaches, and returns the drops seen
+// meanwhile. Vantage points whose namespace cannot be reached from here are left out
+// (DropTrace.Traced says which were traced); an error means nothing could be traced (no
+// permission, no eBPF).
 type DropTracer interface {
-	TraceDrops(ctx context.Context, at []Vantage, fn func(context.Context)) (*DropTrace, error)
+	TraceDrops(ctx context.Context, req DropTraceRequest) (*DropTrace, error)
+}
+
+// DropTraceRequest says where to trace and what to do meanwhile.
+type DropTraceRequest struct {
+	// At are the vantage points whose namespaces are traced.
+	At []Vantage
+	// Resend runs while the tracer is attached (it re-sends the failing probe).
+	Resend func(context.Context)
+	// Linger keeps the tracer attached up to this long after Resend returned, until Enough
+	// returns true for a drop: some drops come late (a neighbour resolution gives up after about
+	// 3 s). Zero: detach when Resend returns.
+	Linger time.Duration
+	Enough func(DropEvent) bool
 }
 
 // DropTrace is what a DropTracer saw.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Tracer reports kernel drops while it is open. Start it, read Events, then Stop it: Stop
@@ -56,19 +57,43 @@ func (t *Tracer) Done() <-chan struct{} { return t.done }
 // Collect runs fn with a tracer attached and returns every drop seen while fn ran (plus those
 // recorded up to Stop). It is the building block of "re-send the probe and ask the kernel".
 func Collect(ctx context.Context, opts Options, fn func(context.Context)) ([]Event, *Tracer, error) {
+	return CollectUntil(ctx, opts, fn, 0, nil)
+}
+
+// CollectUntil is Collect that keeps the tracer attached up to linger after fn returns, unless a
+// drop for which enough returns true was already seen (or ctx ends): some drops come late, such
+// as a neighbour resolution that gives up after about 3 s (NEIGH_FAILED).
+func CollectUntil(ctx context.Context, opts Options, fn func(context.Context), linger time.Duration, enough func(Event) bool) ([]Event, *Tracer, error) {
 	t, err := Start(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
+	var mu sync.Mutex
 	var out []Event
+	found := make(chan struct{})
+	var once sync.Once
 	got := make(chan struct{})
 	go func() {
 		defer close(got)
 		for e := range t.Events() {
+			mu.Lock()
 			out = append(out, e)
+			mu.Unlock()
+			if enough != nil && enough(e) {
+				once.Do(func() { close(found) })
+			}
 		}
 	}()
 	fn(ctx)
+	if linger > 0 && enough != nil {
+		timer := time.NewTimer(linger)
+		select {
+		case <-found:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+	}
 	t.Stop()
 	<-got
 	<-t.Done()

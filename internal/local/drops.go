@@ -10,7 +10,8 @@ import (
 
 // TraceDrops implements check.DropTracer on this machine: the eBPF drop tracer (internal/drops)
 // on the namespaces of the vantage points that are here.
-func (a *Access) TraceDrops(ctx context.Context, at []check.Vantage, fn func(context.Context)) (*check.DropTrace, error) {
+func (a *Access) TraceDrops(ctx context.Context, req check.DropTraceRequest) (*check.DropTrace, error) {
+	at := req.At
 	opts := drops.Options{Mode: drops.ModeEBPF, Names: map[uint64]string{}}
 	index := map[uint64]int{}
 	var traced []int
@@ -32,7 +33,20 @@ func (a *Access) TraceDrops(ctx context.Context, at []check.Vantage, fn func(con
 	if len(traced) == 0 {
 		return &check.DropTrace{}, nil
 	}
-	events, tr, err := drops.Collect(ctx, opts, fn)
+	convert := func(i int, e drops.Event) check.DropEvent {
+		f := e.Flow
+		return check.DropEvent{At: i, Time: e.Time, Device: e.Device, Reason: e.Reason,
+			Location: e.Location, Function: e.Function, Proto: f.Proto, Src: f.Src, Dst: f.Dst,
+			SrcPort: f.SrcPort, DstPort: f.DstPort, Info: f.Info}
+	}
+	var enough func(drops.Event) bool
+	if req.Enough != nil {
+		enough = func(e drops.Event) bool {
+			i, ok := index[e.NetnsInode]
+			return ok && req.Enough(convert(i, e))
+		}
+	}
+	events, tr, err := drops.CollectUntil(ctx, opts, req.Resend, req.Linger, enough)
 	if err != nil {
 		return nil, err
 	}
@@ -42,10 +56,7 @@ func (a *Access) TraceDrops(ctx context.Context, at []check.Vantage, fn func(con
 		if !ok {
 			continue
 		}
-		f := e.Flow
-		out.Events = append(out.Events, check.DropEvent{At: i, Time: e.Time, Device: e.Device, Reason: e.Reason,
-			Location: e.Location, Function: e.Function, Proto: f.Proto, Src: f.Src, Dst: f.Dst,
-			SrcPort: f.SrcPort, DstPort: f.DstPort, Info: f.Info})
+		out.Events = append(out.Events, convert(i, e))
 	}
 	return out, nil
 }

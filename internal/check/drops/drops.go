@@ -56,11 +56,18 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	for i, p := range places {
 		at[i] = p.v
 	}
-	tr, err := tracer.TraceDrops(ctx, at, resend)
+	ips := flowIPs(env)
+	req := check.DropTraceRequest{At: at, Resend: resend}
+	if silent(env) {
+		// Packets that vanish silently may be waiting for a neighbour that never answers: the
+		// kernel drops them (NEIGH_FAILED) only when it gives up, about 3 s later.
+		req.Linger = Linger
+		req.Enough = func(e check.DropEvent) bool { return ips[e.Src] || ips[e.Dst] }
+	}
+	tr, err := tracer.TraceDrops(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("check/%s: %w", Name, err)
 	}
-	ips := flowIPs(env)
 	var ours []check.DropEvent
 	for _, e := range tr.Events {
 		if ips[e.Src] || ips[e.Dst] {
@@ -69,9 +76,30 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	}
 	var out []diag.Finding
 	for _, g := range group(ours) {
-		out = append(out, finding(env, places[g.first.At], g, tr.Mode))
+		out = append(out, finding(ctx, env, places[g.first.At], g, tr.Mode))
 	}
 	return out, nil
+}
+
+// Linger is how long the tracer stays attached after a silently failing probe was re-sent, until
+// a drop of the flow is seen: ARP/NDP gives up after mcast_solicit (3) × retrans_time (1 s).
+const Linger = 3500 * time.Millisecond
+
+// silent reports whether the failing probe timed out without any answer (no refusal, no ICMP
+// error): the only case where its drops can come late.
+func silent(env *check.Env) bool {
+	o := env.Obs
+	switch {
+	case o.TCP != nil && o.TCP.Connected < o.TCP.Sent:
+		return o.TCP.Timeout > 0
+	case o.DNS != nil && !o.DNS.Resolved:
+		return o.DNS.Outcome == "timeout"
+	case o.UDP != nil && o.UDP.Outcome != "answered":
+		return o.UDP.Outcome == "timeout"
+	case o.ICMP != nil && o.ICMP.Received < o.ICMP.Sent:
+		return o.ICMP.Outcome == "timeout" || o.ICMP.Outcome == "partial"
+	}
+	return false
 }
 
 // flowIPs are the addresses a packet of this diagnosis carries: the source's, the target's, the
@@ -161,9 +189,14 @@ func group(events []check.DropEvent) []*dropGroup {
 	return out
 }
 
-func finding(env *check.Env, p place, g *dropGroup, mode string) diag.Finding {
+func finding(ctx context.Context, env *check.Env, p place, g *dropGroup, mode string) diag.Finding {
 	e := g.first
 	m := explain(e.Reason)
+	if strings.HasPrefix(e.Reason, "NEIGH_") && vxlanDevice(ctx, env, p, e.Device) {
+		m.kind = diag.KindCNIKubeProxy
+		m.cause = "The VXLAN device " + e.Device + " has no usable neighbour (VTEP MAC) for the next hop, so the packets queued for it were dropped when resolution gave up."
+		m.fix = "Restore the VXLAN neighbour and FDB entries of the remote VTEP (restart the CNI agent, e.g. flannel, on this node so it rewrites them)."
+	}
 	kind := m.kind
 	if kind == "" || env.Symptom == diag.KindDNSFailure && kind == diag.KindNetworkUnreachable {
 		kind = env.Symptom
@@ -191,6 +224,23 @@ func finding(env *check.Env, p place, g *dropGroup, mode string) diag.Finding {
 	f.Cause = fmt.Sprintf("In %s: %s", p.label, m.cause)
 	f.Fix = m.fix
 	return *f
+}
+
+// vxlanDevice reports whether dev is a VXLAN device of the place's node.
+func vxlanDevice(ctx context.Context, env *check.Env, p place, dev string) bool {
+	if p.v.Node == "" || dev == "" || env.Views == nil {
+		return false
+	}
+	s, err := env.Views.Node(ctx, p.v.Node)
+	if err != nil || s == nil {
+		return false
+	}
+	for _, l := range s.Links {
+		if l.Name == dev {
+			return l.VXLAN != nil
+		}
+	}
+	return false
 }
 
 // flowText is "SRC > DST.PORT proto" with TCP flags and DF, without the source port and lengths.

@@ -25,9 +25,10 @@ type fakeViews struct {
 	vantage []check.Vantage
 }
 
-func (f *fakeViews) TraceDrops(ctx context.Context, at []check.Vantage, fn func(context.Context)) (*check.DropTrace, error) {
+func (f *fakeViews) TraceDrops(ctx context.Context, req check.DropTraceRequest) (*check.DropTrace, error) {
+	at := req.At
 	f.vantage = at
-	fn(ctx)
+	req.Resend(ctx)
 	f.resent = true
 	tr := &check.DropTrace{Mode: "ebpf", Events: f.events}
 	for i := range at {
