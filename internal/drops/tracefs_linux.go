@@ -124,4 +124,3 @@ func tracefsError(what string, err error) error {
 	}
 	return fmt.Errorf("drops: tracefs: %s: %w", what, err)
 }
-
