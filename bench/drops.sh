@@ -7,7 +7,8 @@
 # drops lost (ring buffer full), the tracer process's CPU time (on-CPU ns over its threads from
 # /proc/PID/task/*/schedstat), CPU µs per drop and the share of one core. A second row per round
 # runs with a filter that matches no datagram ('udp port 9'): the cost of events filtered in user
-# space. Run as root. Usage: bench/drops.sh [ROUNDS] (default 3). Env: SECS (default 8), RATE,
+# space. A "none" row per round runs the flood without a tracer: with RATE=0 (the ceiling) the
+# difference in datagrams sent is the kernel-side cost of the program. Run as root. Usage: bench/drops.sh [ROUNDS] (default 3). Env: SECS (default 8), RATE,
 # NETDOCTOR=/path/to/netdoctor uses that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,17 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n
 bw=0
 [ "$rate" -gt 0 ] && bw=$(( rate * 64 * 8 ))
 
+# none LABEL: the same flood without a tracer (the sender's rate when nothing traces).
+none() {
+  ip netns exec "$b" iperf3 -s -1 >/dev/null 2>&1 &
+  local srv=$!
+  pids+=("$srv")
+  sleep 0.3
+  ip netns exec "$a" iperf3 -c 10.79.0.2 -u -b "$bw" -l 64 -t "$secs" -J >"$tmp/iperf.json" 2>&1 || true
+  wait "$srv" 2>/dev/null || true
+  printf "%-8s %10s %10s %8s %10s %10s %8s\n" "$1" "$(jq -r '.end.sum.packets' "$tmp/iperf.json")" - - - - -
+}
+
 # one LABEL [FILTER]: one tracer run during one flood; prints a result row.
 one() {
   local label=$1 f=${2:-} err=$tmp/err out=$tmp/out.json pid
@@ -83,6 +95,7 @@ one() {
 echo "# rate=$rate/s secs=$secs rounds=$rounds kernel=$(uname -r) cpus=$(nproc)"
 printf "%-8s %10s %10s %8s %10s %10s %8s\n" "# run" sent reported lost "cpu_us" "us/drop" "core"
 for r in $(seq "$rounds"); do
+  none "none-$r"
   one "all-$r"
   one "filt-$r" "udp port 9"
 done
