@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -276,5 +277,18 @@ func TestUsageErrors(t *testing.T) {
 		if !strings.HasPrefix(first, tc.want) || stdout.Len() != 0 {
 			t.Errorf("%v: stderr %q stdout %q, want a line starting %q", tc.args, stderr.String(), stdout.String(), tc.want)
 		}
+	}
+}
+
+// --pid traces the namespace of a process; the drop is named by the namespace's 'ip netns' name.
+func TestPID(t *testing.T) {
+	a, b := pair(t)
+	p := b.Start(t, "sleep", "60")
+	r := start(t, "--pid", strconv.Itoa(p.Process.Pid), "-c", "1", "--duration", "20s", "udp")
+	send(t, a, "40330", 1)
+	code, out, errOut := r.wait(t)
+	pid := strconv.Itoa(p.Process.Pid)
+	if code != 1 || !strings.Contains(out, " "+b.Name+" vb 10.78.0.1.") || !strings.Contains(out, "1 drops in process "+pid+" (mode ebpf, stopped by count, 0 lost)") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
