@@ -28,7 +28,7 @@ type hopPoint struct {
 // last point the client's packets were seen: the failing hop is right after it. It is the seed
 // workflow's last step, for when the node state does not explain the symptom.
 func (a *Access) Localise(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
-	resend, filter := resendProbe(a, env)
+	resend, filter := resendProbe(env)
 	if resend == nil {
 		return nil, nil
 	}
@@ -272,27 +272,25 @@ func egress(s *nodestate.Snapshot, dst netip.Addr) string {
 	return dev
 }
 
-// resendProbe returns what to send again during the capture and the capture filter for it.
-func resendProbe(a *Access, env *check.Env) (func(context.Context), string) {
-	from := env.SourceVantage()
+// resendProbe returns what to send again during the capture (the failing symptom probe, as the
+// firewall and drop checks re-send it) and the capture filter for its packets.
+func resendProbe(env *check.Env) (func(context.Context), string) {
+	resend := env.Resender(2)
 	o := env.Obs
-	switch {
-	case o == nil:
+	if resend == nil {
 		return nil, ""
+	}
+	switch {
 	case o.TCP != nil && o.TCP.Connected < o.TCP.Sent:
-		addr := o.TCP.Addr
-		ports := []string{fmt.Sprint(addr.Port())}
+		ports := []string{fmt.Sprint(o.TCP.Addr.Port())}
 		if sp := env.Target.ServicePort; sp != nil && sp.TargetPort.IntVal != 0 {
 			ports = append(ports, fmt.Sprint(sp.TargetPort.IntVal))
 		}
-		return func(ctx context.Context) { _, _ = a.TCP(ctx, from, addr, 2) },
-			"tcp and (" + portExpr(ports) + ")"
-	case o.ICMP != nil && o.ICMP.Received < o.ICMP.Sent:
-		ip := o.ICMP.Target
-		return func(ctx context.Context) { _, _ = a.Ping(ctx, from, ip, 56, false, 2) }, "icmp"
-	case o.Large != nil && o.Large.Outcome == "stalled":
-		addr := o.Large.Addr
-		return func(ctx context.Context) { _, _ = a.Large(ctx, from, addr, 32<<10) }, "tcp and (" + portExpr([]string{fmt.Sprint(addr.Port())}) + ")"
+		return resend, "tcp and (" + portExpr(ports) + ")"
+	case o.DNS != nil && !o.DNS.Resolved || o.UDP != nil && o.UDP.Outcome != "answered":
+		return resend, "port 53"
+	case o.ICMP != nil && o.ICMP.Received < o.ICMP.Sent, o.Large != nil:
+		return resend, "icmp"
 	}
 	return nil, ""
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"os/exec"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // NS is an open handle on a network namespace; on this OS none can be opened.
@@ -34,3 +36,6 @@ func (ns *NS) Do(fn func() error) error                                         
 func (ns *NS) Start(cmd *exec.Cmd) error                                         { return cmd.Start() }
 func (ns *NS) Alive() error                                                      { return nil }
 func (ns *NS) WatchGone(context.Context, time.Duration, context.CancelCauseFunc) {}
+
+// Netlink is not available on this OS.
+func (ns *NS) Netlink() (*netlink.Handle, error) { return nil, ErrNotSupportedOnOS }

@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/diag"
 	"github.com/netdoctor/netdoctor/internal/kube"
@@ -33,11 +31,7 @@ const Name = "kernel-drops"
 func New() check.Check { return check.Func(Name, run) }
 
 // place is a namespace on the path that the tracer watches.
-type place struct {
-	v     check.Vantage
-	label string // "node2", "pod default/web-1"
-	hop   diag.Hop
-}
+type place = check.Place
 
 func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	if env.Probe == nil || env.Symptom == diag.KindHealthy || env.Source == nil || env.Target == nil {
@@ -47,14 +41,14 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	if !ok {
 		return nil, nil // these views cannot ask the kernel (a remote agent without the endpoint)
 	}
-	resend := resender(env)
+	resend := env.Resender(Resends)
 	if resend == nil {
 		return nil, nil
 	}
-	places := placesOnPath(env)
+	places := env.PlacesOnPath()
 	at := make([]check.Vantage, len(places))
 	for i, p := range places {
-		at[i] = p.v
+		at[i] = p.At
 	}
 	ips := flowIPs(env)
 	req := check.DropTraceRequest{At: at, Resend: resend}
@@ -201,15 +195,15 @@ func finding(ctx context.Context, env *check.Env, p place, g *dropGroup, mode st
 	if kind == "" || env.Symptom == diag.KindDNSFailure && kind == diag.KindNetworkUnreachable {
 		kind = env.Symptom
 	}
-	hop := p.hop
+	hop := p.Hop
 	hop.Interface = e.Device
-	hop.Where = fmt.Sprintf("%s, kernel %s", p.label, e.Function)
+	hop.Where = fmt.Sprintf("%s, kernel %s", p.Label, e.Function)
 	if e.Device != "" {
-		hop.Where = fmt.Sprintf("%s %s, kernel %s", p.label, e.Device, e.Function)
+		hop.Where = fmt.Sprintf("%s %s, kernel %s", p.Label, e.Device, e.Function)
 	}
-	title := fmt.Sprintf("the kernel in %s drops the client's packets: %s in %s", p.label, e.Reason, e.Function)
+	title := fmt.Sprintf("the kernel in %s drops the client's packets: %s in %s", p.Label, e.Reason, e.Function)
 	if m.sev == diag.SeverityInfo {
-		title = fmt.Sprintf("the kernel in %s drops the client's packets in netfilter (%s)", p.label, e.Function)
+		title = fmt.Sprintf("the kernel in %s drops the client's packets in netfilter (%s)", p.Label, e.Function)
 	}
 	f := check.Finding(Name, kind, m.sev, hop, title)
 	for _, fl := range g.flows {
@@ -217,21 +211,21 @@ func finding(ctx context.Context, env *check.Env, p place, g *dropGroup, mode st
 		if d := g.device[fl]; d != "" {
 			dev = " dev " + d
 		}
-		check.Evidencef(f, "%d× %s in %s%s: %s at %s", g.perFlow[fl], fl, p.label, dev, e.Reason, e.Location)
+		check.Evidencef(f, "%d× %s in %s%s: %s at %s", g.perFlow[fl], fl, p.Label, dev, e.Reason, e.Location)
 	}
 	check.Evidencef(f, "seen by the %s drop tracer while the failing probe was re-sent %d times (first %s, last %s)", mode, Resends,
 		g.firstSeenAt.Format("15:04:05.000000"), g.last.Format("15:04:05.000000"))
-	f.Cause = fmt.Sprintf("In %s: %s", p.label, m.cause)
+	f.Cause = fmt.Sprintf("In %s: %s", p.Label, m.cause)
 	f.Fix = m.fix
 	return *f
 }
 
 // vxlanDevice reports whether dev is a VXLAN device of the place's node.
 func vxlanDevice(ctx context.Context, env *check.Env, p place, dev string) bool {
-	if p.v.Node == "" || dev == "" || env.Views == nil {
+	if p.At.Node == "" || dev == "" || env.Views == nil {
 		return false
 	}
-	s, err := env.Views.Node(ctx, p.v.Node)
+	s, err := env.Views.Node(ctx, p.At.Node)
 	if err != nil || s == nil {
 		return false
 	}
@@ -259,52 +253,4 @@ func flowText(e check.DropEvent) string {
 		}
 	}
 	return s
-}
-
-// placesOnPath lists the namespaces on the path: the source, the nodes, the target pod, the
-// endpoint pods behind the service VIPs.
-func placesOnPath(env *check.Env) []place {
-	var out []place
-	seen := map[string]bool{}
-	add := func(key string, p place) {
-		if !seen[key] {
-			seen[key] = true
-			out = append(out, p)
-		}
-	}
-	pod := func(p *corev1.Pod) {
-		add("pod/"+p.Namespace+"/"+p.Name, place{v: check.Vantage{Pod: p}, label: "pod " + p.Namespace + "/" + p.Name,
-			hop: diag.Hop{Node: p.Spec.NodeName, Netns: p.Annotations[kube.AnnotationNetns]}})
-	}
-	s := env.Source
-	switch {
-	case s.Pod != nil:
-		pod(s.Pod)
-	case s.Kind == check.KindNode && s.Node != nil:
-		// the node itself is added below
-	default:
-		label := s.String()
-		if s.Kind == check.KindHost {
-			label = "this host"
-		}
-		add("source", place{v: env.SourceVantage(), label: label, hop: diag.Hop{Node: s.NodeName(), Netns: s.Netns}})
-	}
-	for _, n := range env.NodesOnPath() {
-		hop := diag.Hop{Node: n}
-		if node := env.Cluster.Node(n); node != nil {
-			hop.Netns = node.Annotations[kube.AnnotationNetns]
-		}
-		add("node/"+n, place{v: check.Vantage{Node: n}, label: n, hop: hop})
-	}
-	if t := env.Target; t.Pod != nil {
-		pod(t.Pod)
-	}
-	for _, v := range env.ServiceVIPs() {
-		for _, ep := range env.ServiceEndpoints(v.Service, v.Port).Ready {
-			if p := env.PodOf(ep); p != nil {
-				pod(p)
-			}
-		}
-	}
-	return out
 }

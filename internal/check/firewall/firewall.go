@@ -8,7 +8,6 @@ package firewall
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,21 +27,17 @@ const Resends = 4
 // New returns the check.
 func New() check.Check { return check.Func(Name, run) }
 
-type place struct {
-	v     check.Vantage
-	label string // "node2", "pod default/web-1"
-	hop   diag.Hop
-}
+type place = check.Place
 
 func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	if env.Views == nil || env.Probe == nil || env.Symptom == diag.KindHealthy {
 		return nil, nil
 	}
-	resend := resender(env)
+	resend := env.Resender(Resends)
 	if resend == nil {
 		return nil, nil
 	}
-	places := placesOnPath(env)
+	places := env.PlacesOnPath()
 	before := read(ctx, env, places)
 	resend(ctx)
 	after := read(ctx, env, places)
@@ -137,30 +132,30 @@ func finding(env *check.Env, p place, h hit, ports map[int]bool) diag.Finding {
 	if h.rule.Target == "REJECT" {
 		verb = "rejects"
 	}
-	title := fmt.Sprintf("%s %s the client's packets: %s chain %s rule %d", p.label, verb, h.table, h.chain, h.rule.Num)
+	title := fmt.Sprintf("%s %s the client's packets: %s chain %s rule %d", p.Label, verb, h.table, h.chain, h.rule.Num)
 	if random {
-		title = fmt.Sprintf("%s drops a random share of packets: %s chain %s rule %d", p.label, h.table, h.chain, h.rule.Num)
+		title = fmt.Sprintf("%s drops a random share of packets: %s chain %s rule %d", p.Label, h.table, h.chain, h.rule.Num)
 	}
-	hop := p.hop
-	hop.Where = fmt.Sprintf("%s %s/%s rule %d", p.label, h.table, h.chain, h.rule.Num)
+	hop := p.Hop
+	hop.Where = fmt.Sprintf("%s %s/%s rule %d", p.Label, h.table, h.chain, h.rule.Num)
 	f := check.Finding(Name, kind, diag.SeverityCritical, hop, title)
-	check.Evidencef(f, "%s: %s", p.label, h.rule.Raw)
+	check.Evidencef(f, "%s: %s", p.Label, h.rule.Raw)
 	if h.rule.Comment != "" {
 		check.Evidencef(f, "rule comment: %q", h.rule.Comment)
 	}
 	check.Evidencef(f, "its packet counter grew by %d while the failing probe was re-sent %d times", h.delta, Resends)
 	switch {
 	case overlay != 0:
-		f.Title = fmt.Sprintf("%s %s the VXLAN overlay (UDP %d): %s chain %s rule %d", p.label, verb, overlay, h.table, h.chain, h.rule.Num)
-		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain drops the encapsulated pod traffic itself (VXLAN, UDP port %d), so no pod on another node can reach pods there.", p.label, h.chain, overlay)
+		f.Title = fmt.Sprintf("%s %s the VXLAN overlay (UDP %d): %s chain %s rule %d", p.Label, verb, overlay, h.table, h.chain, h.rule.Num)
+		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain drops the encapsulated pod traffic itself (VXLAN, UDP port %d), so no pod on another node can reach pods there.", p.Label, h.chain, overlay)
 	case random:
-		f.Cause = fmt.Sprintf("A rule in %s's %s chain drops packets at random (-m statistic), so some connections and queries fail and others work.", p.label, h.chain)
+		f.Cause = fmt.Sprintf("A rule in %s's %s chain drops packets at random (-m statistic), so some connections and queries fail and others work.", p.Label, h.chain)
 	case h.rule.Target == "REJECT":
-		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain rejects the flow, so the client gets an error (%s) instead of an answer.", p.label, h.chain, strings.Join(h.rule.TargetArgs, " "))
+		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain rejects the flow, so the client gets an error (%s) instead of an answer.", p.Label, h.chain, strings.Join(h.rule.TargetArgs, " "))
 	default:
-		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain silently drops the flow, so the client times out.", p.label, h.chain)
+		f.Cause = fmt.Sprintf("A firewall rule in %s's %s chain silently drops the flow, so the client times out.", p.Label, h.chain)
 	}
-	f.Fix = fmt.Sprintf("Remove or narrow the rule in %s (iptables -t %s -D %s %d), or find what installs it (a host firewall, a NetworkPolicy agent, a security baseline) and change it there.", p.label, h.table, h.chain, h.rule.Num)
+	f.Fix = fmt.Sprintf("Remove or narrow the rule in %s (iptables -t %s -D %s %d), or find what installs it (a host firewall, a NetworkPolicy agent, a security baseline) and change it there.", p.Label, h.table, h.chain, h.rule.Num)
 	return *f
 }
 
@@ -172,7 +167,7 @@ func read(ctx context.Context, env *check.Env, places []place) []*nodestate.Ipta
 		wg.Add(1)
 		go func(i int, p place) {
 			defer wg.Done()
-			ipt, err := env.Views.Rules(ctx, p.v)
+			ipt, err := env.Views.Rules(ctx, p.At)
 			if err == nil {
 				out[i] = ipt
 			}
@@ -180,83 +175,4 @@ func read(ctx context.Context, env *check.Env, places []place) []*nodestate.Ipta
 	}
 	wg.Wait()
 	return out
-}
-
-// placesOnPath are the namespaces a packet of this flow crosses and whose rules can drop it.
-func placesOnPath(env *check.Env) []place {
-	var out []place
-	seen := map[string]bool{}
-	add := func(key string, p place) {
-		if !seen[key] {
-			seen[key] = true
-			out = append(out, p)
-		}
-	}
-	if s := env.Source; s.Pod != nil {
-		add("pod/"+s.Pod.Namespace+"/"+s.Pod.Name, place{v: check.Vantage{Pod: s.Pod}, label: "pod " + s.Pod.Namespace + "/" + s.Pod.Name,
-			hop: diag.Hop{Node: s.NodeName(), Netns: s.Netns}})
-	}
-	for _, n := range env.NodesOnPath() {
-		add("node/"+n, place{v: check.Vantage{Node: n}, label: n, hop: diag.Hop{Node: n}})
-	}
-	t := env.Target
-	if t.Pod != nil {
-		add("pod/"+t.Pod.Namespace+"/"+t.Pod.Name, place{v: check.Vantage{Pod: t.Pod}, label: "pod " + t.Pod.Namespace + "/" + t.Pod.Name,
-			hop: diag.Hop{Node: t.NodeName(), Netns: t.Pod.Annotations["netdoctor.dev/netns"]}})
-	}
-	for _, v := range env.ServiceVIPs() {
-		for _, ep := range env.ServiceEndpoints(v.Service, v.Port).Ready {
-			if p := env.PodOf(ep); p != nil {
-				add("pod/"+p.Namespace+"/"+p.Name, place{v: check.Vantage{Pod: p}, label: "pod " + p.Namespace + "/" + p.Name,
-					hop: diag.Hop{Node: p.Spec.NodeName, Netns: p.Annotations["netdoctor.dev/netns"]}})
-			}
-		}
-	}
-	return out
-}
-
-// resender returns a function that sends the failing probe again, or nil when there is none.
-func resender(env *check.Env) func(context.Context) {
-	from := env.SourceVantage()
-	o := env.Obs
-	t := env.Target
-	switch {
-	case o.TCP != nil && o.TCP.Connected < o.TCP.Sent:
-		addr := o.TCP.Addr
-		return func(ctx context.Context) { _, _ = env.Probe.TCP(ctx, from, addr, Resends) }
-	case o.DNS != nil && !o.DNS.Resolved || o.UDP != nil && o.UDP.Outcome != "answered":
-		var servers []netip.AddrPort
-		name := t.Name
-		if o.DNS != nil {
-			for _, ns := range o.DNS.Nameservers {
-				servers = append(servers, netip.AddrPortFrom(ns, 53))
-			}
-			name = o.DNS.Name
-		}
-		if o.UDP != nil {
-			servers = append(servers, o.UDP.Addr)
-		}
-		if name == "" {
-			name = "."
-		}
-		return func(ctx context.Context) {
-			var wg sync.WaitGroup
-			for _, s := range servers {
-				for i := 0; i < Resends; i++ {
-					wg.Add(1)
-					go func(s netip.AddrPort) {
-						defer wg.Done()
-						_, _ = env.Probe.DNS(ctx, from, check.DNSQuery{Name: name, Server: s})
-					}(s)
-				}
-			}
-			wg.Wait()
-		}
-	case o.ICMP != nil && o.ICMP.Received < o.ICMP.Sent:
-		ip := o.ICMP.Target
-		return func(ctx context.Context) { _, _ = env.Probe.Ping(ctx, from, ip, 56, false, Resends) }
-	case o.Large != nil && o.Large.Outcome != "ok" && o.ICMP != nil:
-		return nil
-	}
-	return nil
 }
