@@ -148,12 +148,7 @@ func TestPluginThroughAgents(t *testing.T) {
 			got := report(t, "kubectl-netdoctor diagnose through agents", out, errOut, code)
 			dout, derr, dcode := run(t, env, nd, append(args, "--cluster-dump", dump)...)
 			want := report(t, "netdoctor diagnose --cluster-dump", dout, derr, dcode)
-			if got.Verdict.Kind != want.Verdict.Kind || got.Verdict.Kind != f.Kind {
-				t.Errorf("verdict through agents %s (%s), dump %s, catalogue %s\nnotes: %v", got.Verdict.Kind, got.Verdict.Summary, want.Verdict.Kind, f.Kind, got.Notes)
-			}
-			if g, w := criticalChecks(got), criticalChecks(want); g != w {
-				t.Errorf("critical checks through agents %q, dump %q\nnotes: %v", g, w, got.Notes)
-			}
+			sameDiagnosis(t, "through agents", got, want, f.Kind)
 
 			// node3's agent dies: the diagnosis ends and says so.
 			testenv.Kill(agents["node3"])

@@ -222,9 +222,7 @@ func TestEphemeralAgents(t *testing.T) {
 	got := report(t, "kubectl-netdoctor diagnose --ephemeral", out, errOut, code)
 	dout, derr, dcode := run(t, env, nd, "diagnose", "--from", req.From, "--to", req.To, "--proto", req.Proto, "-o", "json", "--cluster-dump", dump)
 	want := report(t, "netdoctor diagnose --cluster-dump", dout, derr, dcode)
-	if got.Verdict.Kind != want.Verdict.Kind || criticalChecks(got) != criticalChecks(want) {
-		t.Errorf("--ephemeral: %s [%s], dump: %s [%s]\nnotes: %v", got.Verdict.Kind, criticalChecks(got), want.Verdict.Kind, criticalChecks(want), got.Notes)
-	}
+	sameDiagnosis(t, "--ephemeral", got, want, f.Kind)
 	if !strings.Contains(strings.Join(got.Notes, "\n"), "removed 1 agent pod(s) left by an interrupted run: netdoctor-agent-dead-x") {
 		t.Errorf("no note about the removed leftover: %v", got.Notes)
 	}
