@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/bundle"
 	"github.com/netdoctor/netdoctor/internal/check/registry"
 	"github.com/netdoctor/netdoctor/internal/cli"
@@ -42,14 +43,15 @@ type Options struct {
 	format cli.Format
 	// live-cluster hook (issue 8): kubectl connection flags; the live API is the cluster view in
 	// kubectl-plugin mode or when a kubeconfig is named, unless --cluster-dump/--lab is given.
-	kube      *live.Flags
-	plugin    bool
-	liveNotes []string
-	agents    map[string]string
-	agentCA   string
-	eph       *ephemeralFlags
-	restCfg   *rest.Config
-	liveTime  time.Duration
+	kube        *live.Flags
+	plugin      bool
+	liveNotes   []string
+	agents      map[string]string
+	agentCA     string
+	eph         *ephemeralFlags
+	restCfg     *rest.Config
+	liveTime    time.Duration
+	agentClient *agent.Client
 }
 
 // NewCommand returns the `diagnose` command.

@@ -5,6 +5,7 @@ package diagnose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -86,6 +87,7 @@ func (o *Options) useAgents(cfg *engine.Config, acc *local.Access, s *cli.Stream
 		opts.Launcher, cleanup = o.ephemeral(s)
 	}
 	cl := agent.NewClient(cfg.Cluster, opts)
+	o.agentClient = cl
 	fb := &agent.Fallback{Local: acc, Remote: cl}
 	cfg.Views, cfg.Prober, cfg.Resolver = fb, fb, fb
 	return func() {
@@ -132,10 +134,50 @@ func (o *Options) ephemeral(s *cli.Streams) (agent.Launcher, func()) {
 	return e, func() { unregister(); clean(15 * time.Second) }
 }
 
-// addLive adds the live view's notes and the time its fetch took to the report.
+// addLive adds the live view's notes, the time its fetch took, and a warning finding per node
+// whose agent could not be used (its checks are missing from the report).
 func (o *Options) addLive(rep *diag.Report) {
 	rep.Notes = append(rep.Notes, o.liveNotes...)
+	if o.agentClient != nil {
+		for _, f := range o.agentClient.Failures() {
+			fd := diag.Finding{Check: "node-agent", Kind: rep.Verdict.Kind, Severity: diag.SeverityWarning,
+				Hop:      diag.Hop{Node: f.Node, Where: "netdoctor agent"},
+				Title:    "node " + f.Node + " could not be inspected: its netdoctor agent " + agentProblem(f.Err),
+				Evidence: []string{f.Err.Error()},
+				Cause:    "the checks that read node " + f.Node + "'s network state or probe from it could not run, so this report may miss the cause there",
+				Fix:      agentFix(f.Err)}
+			rep.Findings = append(rep.Findings, fd)
+		}
+	}
 	if o.liveTime > 0 {
 		rep.Timings = append([]diag.Timing{{Step: "cluster view from the API server", Ms: float64(o.liveTime.Microseconds()) / 1000}}, rep.Timings...)
 	}
+}
+
+func agentProblem(err error) string {
+	switch {
+	case errors.Is(err, agent.ErrNoAgent):
+		return "is not running"
+	case errors.Is(err, agent.ErrUnreachable):
+		return "did not answer"
+	case errors.Is(err, agent.ErrUnauthenticated):
+		return "did not accept the credentials"
+	case errors.Is(err, agent.ErrForbidden):
+		return "refused this user"
+	}
+	return "failed"
+}
+
+func agentFix(err error) string {
+	switch {
+	case errors.Is(err, agent.ErrNoAgent):
+		return "install the agent DaemonSet (kubectl apply -k deploy/, or the Helm chart), or run with --ephemeral"
+	case errors.Is(err, agent.ErrUnreachable):
+		return "check the agent pod on that node (kubectl -n netdoctor get pods -l app.kubernetes.io/name=netdoctor-agent -o wide) and that port 7441 is reachable from here"
+	case errors.Is(err, agent.ErrUnauthenticated):
+		return "use a kubeconfig user that authenticates with a bearer token (an exec plugin or a ServiceAccount token)"
+	case errors.Is(err, agent.ErrForbidden):
+		return "bind the ClusterRole netdoctor-diagnose (deploy/rbac/diagnose-clusterrole.yaml) to this user"
+	}
+	return "see the evidence"
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
@@ -58,8 +59,42 @@ type Client struct {
 	opts    ClientOptions
 	http    *http.Client
 
-	mu    sync.Mutex
-	snaps map[string]*snapCall
+	mu       sync.Mutex
+	snaps    map[string]*snapCall
+	failures map[string]error // node → the first call that could not reach or use its agent
+}
+
+// NodeFailure is a node whose agent could not be used, and why.
+type NodeFailure struct {
+	Node string
+	Err  error
+}
+
+// Failures lists, by node name, the nodes whose agent was missing, unreachable, or refused the
+// caller during this client's life (the first error of each).
+func (c *Client) Failures() []NodeFailure {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []NodeFailure
+	for n, err := range c.failures {
+		out = append(out, NodeFailure{Node: n, Err: err})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
+func (c *Client) fail(node string, err error) error {
+	if errors.Is(err, ErrNoAgent) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) {
+		c.mu.Lock()
+		if c.failures == nil {
+			c.failures = map[string]error{}
+		}
+		if _, ok := c.failures[node]; !ok {
+			c.failures[node] = err
+		}
+		c.mu.Unlock()
+	}
+	return err
 }
 
 type snapCall struct {
@@ -122,6 +157,10 @@ func (c *Client) Endpoint(node string) (string, error) {
 // call posts req to the node's agent and decodes the result into out. It returns a partial
 // error alongside a decoded result when the agent reported both.
 func (c *Client) call(ctx context.Context, node, path string, req *Request, out any) error {
+	return c.fail(node, c.call1(ctx, node, path, req, out))
+}
+
+func (c *Client) call1(ctx context.Context, node, path string, req *Request, out any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)

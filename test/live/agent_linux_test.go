@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/diag"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/kube/live/livetest"
 	"github.com/netdoctor/netdoctor/internal/lab"
@@ -162,6 +163,13 @@ func TestPluginThroughAgents(t *testing.T) {
 			}
 			if !strings.Contains(all, "agent on node node3") || !strings.Contains(all, "agent unreachable") {
 				t.Errorf("nothing in the report says node3's agent is unreachable:\n%s", out)
+			}
+			agentFinding := false
+			for _, fd := range dead.Findings {
+				agentFinding = agentFinding || fd.Check == "node-agent" && fd.Hop.Node == "node3" && fd.Severity == diag.SeverityWarning
+			}
+			if !agentFinding {
+				t.Errorf("no node-agent warning for node3:\n%s", out)
 			}
 			if took > 25*time.Second {
 				t.Errorf("diagnosis with a dead agent took %s", took)
