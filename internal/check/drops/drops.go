@@ -64,9 +64,15 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 	}
 	var ours []check.DropEvent
 	for _, e := range tr.Events {
-		if ips[e.Src] || ips[e.Dst] {
-			ours = append(ours, e)
+		if !ips[e.Src] && !ips[e.Dst] {
+			continue
 		}
+		// A reply that reaches the client after its probe socket closed (the probe gave up on
+		// it, or a re-sent probe's twin) has no socket to go to: that is the probing, not the path.
+		if e.Reason == "NO_SOCKET" && env.Source.IP.IsValid() && e.Dst == env.Source.IP {
+			continue
+		}
+		ours = append(ours, e)
 	}
 	var out []diag.Finding
 	for _, g := range group(ours) {
