@@ -103,7 +103,7 @@ Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "Kubernetes namespace for pod/NAME and svc/NAME")
 	f.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long and report what was measured")
 	f.StringVar(&o.Bundle, "bundle", "", "also write an evidence bundle (report, node views, cluster objects; no secrets) to this new .tar.gz file, mode 0600")
-	o.addLiveFlags(f) // live-cluster hook (issue 8)
+	o.addLiveFlags(c, f) // live-cluster hook (issue 8)
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
@@ -23,9 +24,20 @@ import (
 	"github.com/netdoctor/netdoctor/internal/local"
 )
 
-// addLiveFlags adds kubectl's connection flags and --agent.
-func (o *Options) addLiveFlags(f *pflag.FlagSet) {
+// addLiveFlags adds kubectl's connection flags, --agent and --ephemeral…, and completes --from
+// and --to from the live API.
+func (o *Options) addLiveFlags(c *cobra.Command, f *pflag.FlagSet) {
 	o.kube = live.AddFlags(f)
+	for _, name := range []string{"from", "to"} {
+		target := name == "to"
+		_ = c.RegisterFlagCompletionFunc(name, func(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			ns := ""
+			if cmd.Flags().Changed("namespace") {
+				ns = o.Namespace
+			}
+			return o.kube.Complete(cmd.Context(), ns, target, prefix), cobra.ShellCompDirectiveNoFileComp
+		})
+	}
 	f.StringToStringVar(&o.agents, "agent", nil, "reach NODE's agent at URL (NODE=URL, repeatable); default: the netdoctor-agent pod on the node")
 	f.StringVar(&o.agentCA, "agent-ca", "", "CA certificate (PEM) that signed the agents' serving certificates")
 	o.eph = &ephemeralFlags{}

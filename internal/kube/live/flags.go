@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/netdoctor/netdoctor/internal/kube"
@@ -83,4 +88,54 @@ func (f *Flags) Cluster(ctx context.Context, opts Options) (*kube.Cluster, error
 		return nil, err
 	}
 	return FromAPI(ctx, c, opts)
+}
+
+// Complete lists completions for a --from/--to value from the live API, in the kubeconfig's (or
+// namespace's) namespace: pod/NAME and node/NAME for sources, svc/NAME:PORT and pod/NAME for
+// targets. It gives up silently after 2 s (completion must never hang a shell).
+func (f *Flags) Complete(ctx context.Context, namespace string, target bool, prefix string) []string {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		return nil
+	}
+	if namespace == "" {
+		if namespace, err = f.Namespace(); err != nil {
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	add := func(s string) {
+		if strings.HasPrefix(s, prefix) {
+			out = append(out, s)
+		}
+	}
+	if target {
+		if svcs, err := core.Services(namespace).List(ctx, metav1.ListOptions{Limit: 500}); err == nil {
+			for _, s := range svcs.Items {
+				for _, p := range s.Spec.Ports {
+					add(fmt.Sprintf("svc/%s:%d", s.Name, p.Port))
+				}
+			}
+		}
+	} else if nodes, err := core.Nodes().List(ctx, metav1.ListOptions{Limit: 500}); err == nil {
+		for _, n := range nodes.Items {
+			add("node/" + n.Name)
+		}
+	}
+	if pods, err := core.Pods(namespace).List(ctx, metav1.ListOptions{Limit: 500}); err == nil {
+		for _, p := range pods.Items {
+			add("pod/" + p.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
