@@ -63,7 +63,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     conf_dir = %[4]q
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
-`, dir+"/root", dir+"/state", sock, dir+"/cni")
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      Root = %[5]q
+`, dir+"/root", dir+"/state", sock, dir+"/cni", dir+"/runc")
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
