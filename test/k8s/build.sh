@@ -6,6 +6,8 @@
 #
 #   test/k8s/build.sh [component...]     (default: kube-apiserver)
 #
+# Components: kube-apiserver, kube-controller-manager, kube-proxy, kube-scheduler, helm.
+#
 # Environment: NETDOCTOR_K8S_VERSION (v1.37.2), NETDOCTOR_K8S_CACHE (/var/cache/netdoctor).
 # Prints the bin directory on stdout as its last line; progress goes to stderr.
 set -euo pipefail
@@ -82,6 +84,8 @@ for c in "${need[@]}"; do
   case $c in
     kube-apiserver) mkmain kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver/app "app.NewAPIServerCommand()" ;;
     kube-controller-manager) mkmain kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager/app "app.NewControllerManagerCommand()" ;;
+    kube-proxy) mkmain kube-proxy k8s.io/kubernetes/cmd/kube-proxy/app "app.NewProxyCommand()" ;;
+    kube-scheduler) mkmain kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler/app "app.NewSchedulerCommand()" ;;
     *) echo "build.sh: unknown component $c" >&2; exit 2 ;;
   esac
 done
