@@ -81,7 +81,6 @@ func diagnose(t *testing.T, name string, env []string, req lab.Request) (*diag.R
 	return &rep, out, code
 }
 
-
 func TestDiagnoseEveryFault(t *testing.T) {
 	testenv.RequireRoot(t)
 	t.Setenv(lab.EnvDir, testenv.TempDir(t)+"/labs")
