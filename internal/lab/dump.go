@@ -253,18 +253,21 @@ func (l *Lab) daemonSets(ts metav1.Time) []any {
 			proxyReady++
 		}
 	}
-	ds := func(ns, name, prio string, ready int32) *appsv1.DaemonSet {
+	ds := func(ns, name, prio string, ready int32, container, image string) *appsv1.DaemonSet {
+		sel := map[string]string{"k8s-app": strings.TrimSuffix(name, "-ds")}
 		return &appsv1.DaemonSet{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, CreationTimestamp: ts},
-			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": strings.TrimSuffix(name, "-ds")}},
-				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{HostNetwork: true, PriorityClassName: prio}}},
+			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: sel},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{HostNetwork: true, PriorityClassName: prio,
+					Containers: []corev1.Container{{Name: container, Image: image}}}}},
 			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: n, CurrentNumberScheduled: n, NumberReady: ready, NumberAvailable: ready,
 				NumberUnavailable: n - ready, UpdatedNumberScheduled: n},
 		}
 	}
 	prio := l.Plan.Nodes[0].KubeProxy.PriorityClassName
-	return []any{ds("kube-system", "kube-proxy", prio, proxyReady), ds("kube-flannel", "kube-flannel-ds", "system-node-critical", n)}
+	return []any{ds("kube-system", "kube-proxy", prio, proxyReady, "kube-proxy", "registry.k8s.io/kube-proxy:v1.31.4"),
+		ds("kube-flannel", "kube-flannel-ds", "system-node-critical", n, "kube-flannel", "ghcr.io/flannel-io/flannel:v0.26.1")}
 }
 
 func serviceObject(s *Service, ts metav1.Time) *corev1.Service {
