@@ -3,7 +3,8 @@
 # verdict, whether it matches the catalogue's kind, and the slowest check. Run as root:
 #   bash bench/diagnose.sh [FAULT...]
 # It builds the binary, brings up one lab per fault (in a private lab directory), diagnoses it as a
-# user would, and tears the lab down. Nothing is left behind.
+# user would, and tears the lab down. Nothing is left behind. DIAG_ARGS adds diagnose flags, e.g.
+# DIAG_ARGS=--drop-tracer=false for the same run without the eBPF drop tracer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -24,7 +25,7 @@ for f in "${faults[@]}"; do
   mapfile -t req < <("$work/labrequest" "$name")
   want=${req[-1]}
   unset 'req[-1]'
-  args=(diagnose --lab "$name" -o json "${req[@]}")
+  args=(diagnose --lab "$name" -o json "${req[@]}" ${DIAG_ARGS:-})
   start=$(date +%s.%N)
   "$nd" "${args[@]}" >"$work/out.json" || true
   end=$(date +%s.%N)

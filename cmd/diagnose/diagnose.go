@@ -39,6 +39,7 @@ type Options struct {
 	Namespace   string
 	Timeout     time.Duration
 	Bundle      string
+	DropTracer  bool
 
 	format cli.Format
 	// live-cluster hook (issue 8): kubectl connection flags; the live API is the cluster view in
@@ -102,6 +103,7 @@ Exit status: 0 healthy, 1 a problem was found, 2 could not diagnose.`,
 	f.StringVar(&o.Lab, "lab", "", "diagnose this netdoctor lab (default: the running lab \"ndlab\" when no dump is given)")
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "Kubernetes namespace for pod/NAME and svc/NAME")
 	f.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long and report what was measured")
+	f.BoolVar(&o.DropTracer, "drop-tracer", true, "attach the eBPF kernel drop tracer while re-sending the failing probe (false: rule counters and captures only)")
 	f.StringVar(&o.Bundle, "bundle", "", "also write an evidence bundle (report, node views, cluster objects; no secrets) to this new .tar.gz file, mode 0600")
 	o.addLiveFlags(c, f) // live-cluster hook (issue 8)
 	return c
@@ -174,6 +176,7 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 	ctx, cancel := cli.Deadline(ctx, o.Timeout)
 	defer cancel()
 	acc := local.New(c)
+	acc.NoDropTracer = !o.DropTracer
 	cfg := engine.Config{
 		Cluster:  c,
 		Views:    acc,

@@ -11,6 +11,9 @@ import (
 // TraceDrops implements check.DropTracer on this machine: the eBPF drop tracer (internal/drops)
 // on the namespaces of the vantage points that are here.
 func (a *Access) TraceDrops(ctx context.Context, req check.DropTraceRequest) (*check.DropTrace, error) {
+	if a.NoDropTracer {
+		return nil, fmt.Errorf("the kernel drop tracer is off (--drop-tracer=false)")
+	}
 	at := req.At
 	opts := drops.Options{Mode: drops.ModeEBPF, Names: map[uint64]string{}}
 	index := map[uint64]int{}

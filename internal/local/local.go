@@ -29,6 +29,8 @@ import (
 // Access is the local access to nodes and pods of one cluster view. Safe for concurrent use.
 type Access struct {
 	Cluster *kube.Cluster
+	// NoDropTracer turns the eBPF drop tracer off: the kernel-drops check then reports a note.
+	NoDropTracer bool
 
 	mu    sync.Mutex
 	snaps map[string]*snapEntry
