@@ -82,8 +82,10 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 }
 
 // Linger is how long the tracer stays attached after a silently failing probe was re-sent, until
-// a drop of the flow is seen: ARP/NDP gives up after mcast_solicit (3) × retrans_time (1 s).
-const Linger = 3500 * time.Millisecond
+// a drop of the flow is seen. ARP/NDP gives up after mcast_solicit (3) × retrans_time (1 s) counted
+// from the first packet — the symptom probe's, a second or more earlier — so 2 s catches
+// NEIGH_FAILED while a diagnosis of a silent drop stays within its 5 s budget.
+const Linger = 2 * time.Second
 
 // silent reports whether the failing probe timed out without any answer (no refusal, no ICMP
 // error): the only case where its drops can come late.
