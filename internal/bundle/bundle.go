@@ -1,6 +1,6 @@
 // Package bundle writes a diagnosis's evidence bundle: one .tar.gz (mode 0600) with the report as
-// text, JSON and HTML, the node-view snapshots of the namespaces on the path, and the cluster objects
-// involved — never Secrets, never container environment values (they hold passwords and tokens).
+// text, JSON and HTML, the kernel's drop events, the node-view snapshots of the namespaces on the
+// path, and the cluster objects involved — never Secrets, never container environment values (they hold passwords and tokens).
 package bundle
 
 import (
@@ -58,6 +58,22 @@ func Write(path string, c Contents) error {
 		}
 		ext := map[string]string{"text": "txt", "json": "json", "html": "html"}[f]
 		if err := add("report."+ext, b.Bytes()); err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+	}
+	// The kernel's drop events of the flow, as the kernel-drops check reported them.
+	var drops []diag.Finding
+	for _, f := range c.Report.Findings {
+		if f.Check == "kernel-drops" {
+			drops = append(drops, f)
+		}
+	}
+	if len(drops) > 0 {
+		b, err := json.MarshalIndent(drops, "", "  ")
+		if err != nil {
+			return fmt.Errorf("bundle: drops: %w", err)
+		}
+		if err := add("drops.json", b); err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
 	}

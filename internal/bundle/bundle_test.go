@@ -23,7 +23,8 @@ func TestWriteBundle(t *testing.T) {
 	other := corev1.Pod{}
 	other.Namespace, other.Name = "unrelated", "x"
 	c := &kube.Cluster{Pods: []corev1.Pod{pod, other}}
-	rep := &diag.Report{SchemaVersion: 1, Verdict: diag.Verdict{Kind: diag.KindPortUnreachable, Summary: "refused"}}
+	rep := &diag.Report{SchemaVersion: 1, Verdict: diag.Verdict{Kind: diag.KindPortUnreachable, Summary: "refused"},
+		Findings: []diag.Finding{{Check: "kernel-drops", Severity: diag.SeverityCritical, Evidence: []string{"3× 10.0.0.1 > 10.0.0.2.80 tcp [S]: NO_SOCKET"}}}}
 	path := filepath.Join(t.TempDir(), "b.tar.gz")
 	if err := Write(path, Contents{Report: rep, Cluster: c, Namespaces: []string{"shop"},
 		Snapshots: map[string]any{"node/n1": map[string]int{"links": 3}}}); err != nil {
@@ -52,7 +53,7 @@ func TestWriteBundle(t *testing.T) {
 		b, _ := io.ReadAll(tr)
 		files[strings.TrimPrefix(h.Name, "netdoctor-bundle/")] = string(b)
 	}
-	for _, want := range []string{"report.txt", "report.json", "report.html", "nodeview/node_n1.json", "cluster.yaml"} {
+	for _, want := range []string{"report.txt", "report.json", "report.html", "drops.json", "nodeview/node_n1.json", "cluster.yaml"} {
 		if _, ok := files[want]; !ok {
 			t.Errorf("bundle lacks %s (has %v)", want, keys(files))
 		}
