@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -90,7 +88,7 @@ func run(ctx context.Context, s *cli.Streams, o *options, host string) error {
 	case o.wait <= 0 || o.timeout < 0:
 		return cli.Usagef(cmdName, "--wait must be positive and --timeout not negative")
 	}
-	if po.Target, err = resolve(ctx, host); err != nil {
+	if po.Target, err = cli.ResolveIPv4(ctx, cmdName, host); err != nil {
 		return err
 	}
 	ns, err := o.vantage.Open(cmdName)
@@ -133,26 +131,6 @@ func run(ctx context.Context, s *cli.Streams, o *options, host string) error {
 		return cli.ErrProblemFound
 	}
 	return nil
-}
-
-// resolve turns HOST into an IPv4 address (names are resolved by this process's resolver).
-func resolve(ctx context.Context, host string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
-		if !a.Unmap().Is4() {
-			return a, cli.Usagef(cmdName, "%q: only IPv4 targets are supported", host)
-		}
-		return a.Unmap(), nil
-	}
-	if host == "" || strings.ContainsAny(host, " \t\r\n/") {
-		return netip.Addr{}, cli.Usagef(cmdName, "%q is not a host name or IPv4 address", host)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip4", host)
-	if err != nil || len(addrs) == 0 {
-		return netip.Addr{}, cli.Failf("cannot resolve %q to an IPv4 address: give an IP address", host)
-	}
-	return addrs[0].Unmap(), nil
 }
 
 // writeText prints every probe, then the verdict.

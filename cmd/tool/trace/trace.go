@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -119,7 +117,7 @@ func run(ctx context.Context, cmd *cobra.Command, s *cli.Streams, o *options, ho
 	if err != nil {
 		return err
 	}
-	if po.Target, err = resolve(ctx, host); err != nil {
+	if po.Target, err = cli.ResolveIPv4(ctx, cmdName, host); err != nil {
 		return err
 	}
 	ns, err := o.vantage.Open(cmdName)
@@ -159,26 +157,6 @@ func run(ctx context.Context, cmd *cobra.Command, s *cli.Streams, o *options, ho
 		return cli.ErrProblemFound
 	}
 	return nil
-}
-
-// resolve turns HOST into an IPv4 address (names are resolved by this process's resolver).
-func resolve(ctx context.Context, host string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
-		if !a.Unmap().Is4() {
-			return a, cli.Usagef(cmdName, "%q: only IPv4 targets are supported", host)
-		}
-		return a.Unmap(), nil
-	}
-	if host == "" || strings.ContainsAny(host, " \t\r\n/") {
-		return netip.Addr{}, cli.Usagef(cmdName, "%q is not a host name or IPv4 address", host)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip4", host)
-	if err != nil || len(addrs) == 0 {
-		return netip.Addr{}, cli.Failf("cannot resolve %q to an IPv4 address: give an IP address", host)
-	}
-	return addrs[0].Unmap(), nil
 }
 
 // defaultTimeout is what the rounds, their slowest pacing and the final wait imply, plus 1 s.
