@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -177,6 +178,17 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 	defer cancel()
 	acc := local.New(c)
 	acc.NoDropTracer = !o.DropTracer
+	if o.Bundle != "" {
+		// Captures made during the diagnosis go into the bundle; the directory is removed after.
+		dir, err := os.MkdirTemp("", "netdoctor-captures-")
+		if err != nil {
+			return cli.Failf("diagnose: %v", err)
+		}
+		defer os.RemoveAll(dir)
+		unregister := cli.OnAbort(func() { os.RemoveAll(dir) })
+		defer unregister()
+		acc.CaptureDir = dir
+	}
 	cfg := engine.Config{
 		Cluster:  c,
 		Views:    acc,
@@ -202,7 +214,13 @@ func (o *Options) Run(ctx context.Context, s *cli.Streams) error {
 		return cli.Failf("write report: %v", err)
 	}
 	if o.Bundle != "" {
-		if err := bundle.Write(o.Bundle, bundle.Contents{Report: rep, Snapshots: acc.Snapshots(), Cluster: c, Namespaces: o.namespaces()}); err != nil {
+		files := map[string]string{}
+		if ents, err := os.ReadDir(acc.CaptureDir); err == nil {
+			for _, e := range ents {
+				files["captures/"+e.Name()] = filepath.Join(acc.CaptureDir, e.Name())
+			}
+		}
+		if err := bundle.Write(o.Bundle, bundle.Contents{Report: rep, Snapshots: acc.Snapshots(), Cluster: c, Namespaces: o.namespaces(), Files: files}); err != nil {
 			return cli.Failf("%v", err)
 		}
 		s.Progressf("netdoctor: evidence bundle written to %s", o.Bundle)

@@ -1,5 +1,5 @@
 // Package bundle writes a diagnosis's evidence bundle: one .tar.gz (mode 0600) with the report as
-// text, JSON and HTML, the kernel's drop events, the node-view snapshots of the namespaces on the
+// text, JSON and HTML, the kernel's drop events, the captures (pcap) of capture localisation, the node-view snapshots of the namespaces on the
 // path, and the cluster objects involved — never Secrets, never container environment values (they hold passwords and tokens).
 package bundle
 
@@ -31,6 +31,8 @@ type Contents struct {
 	Cluster   *kube.Cluster
 	// Namespaces selects the Kubernetes namespaces whose objects are included (nodes always are).
 	Namespaces []string
+	// Files are files to include as they are, by their name in the bundle ("captures/node1_eth0.pcap").
+	Files map[string]string
 }
 
 // Write writes the bundle to path atomically (a temporary file in the same directory, renamed), mode
@@ -88,6 +90,20 @@ func Write(path string, c Contents) error {
 			return fmt.Errorf("bundle: snapshot %s: %w", n, err)
 		}
 		if err := add("nodeview/"+safe(n)+".json", b); err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+	}
+	var files []string
+	for n := range c.Files {
+		files = append(files, n)
+	}
+	sort.Strings(files)
+	for _, n := range files {
+		b, err := os.ReadFile(c.Files[n])
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		if err := add(n, b); err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
 	}

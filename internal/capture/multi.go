@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,7 +66,13 @@ type MultiOptions struct {
 	BufferSize int
 	// Ready, when set, is called once every point is capturing, just before during runs.
 	Ready func()
+	// Dir, when set, also writes the packets each point keeps to Dir/LABEL.pcap (mode 0600, at most
+	// MaxFileBytes each): the raw evidence behind the trace, for an evidence bundle.
+	Dir string
 }
+
+// MaxFileBytes bounds each point's file when MultiOptions.Dir is set.
+const MaxFileBytes = 16 << 20
 
 func (o MultiOptions) withDefaults() MultiOptions {
 	if o.Snaplen <= 0 {
@@ -191,6 +199,7 @@ type pointRun struct {
 	overflow  int
 	stats     Stats
 	err       error
+	w         *Writer // the point's pcap file when MultiOptions.Dir is set
 }
 
 func (r *pointRun) open(opts MultiOptions) error {
@@ -216,6 +225,15 @@ func (r *pointRun) open(opts MultiOptions) error {
 	}
 	if r.inner, err = userVM(opts.Filter, layers.LinkTypeEthernet, opts.Snaplen); err != nil {
 		return fmt.Errorf("capture: point %s: %w", p.label(), err)
+	}
+	if opts.Dir != "" {
+		name := strings.NewReplacer("/", "_", ":", "_", " ", "_").Replace(p.label()) + ".pcap"
+		w, err := Create(filepath.Join(opts.Dir, name), r.h.LinkType(), opts.Snaplen, WriterOptions{MaxBytes: MaxFileBytes, Iface: p.Iface})
+		if err != nil {
+			r.h.Close()
+			return err
+		}
+		r.w = w
 	}
 	return nil
 }
@@ -250,6 +268,9 @@ func (r *pointRun) loop(capCtx context.Context) {
 			return nil
 		}
 		r.sightings = append(r.sightings, newSighting(label, p, f))
+		if r.w != nil {
+			_ = r.w.WritePacket(p) // a full file stops growing; the trace goes on
+		}
 		return nil
 	})
 	if err == nil {
@@ -336,5 +357,9 @@ func (r *pointRun) close() {
 	if r.h != nil {
 		r.stats, _ = r.h.Stats()
 		r.h.Close()
+	}
+	if r.w != nil {
+		_ = r.w.Close(&r.stats)
+		r.w = nil
 	}
 }

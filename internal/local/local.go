@@ -31,6 +31,9 @@ type Access struct {
 	Cluster *kube.Cluster
 	// NoDropTracer turns the eBPF drop tracer off: the kernel-drops check then reports a note.
 	NoDropTracer bool
+	// CaptureDir, when set, keeps the packets of capture localisation as one pcap per point there
+	// (for an evidence bundle).
+	CaptureDir string
 
 	mu    sync.Mutex
 	snaps map[string]*snapEntry

@@ -48,7 +48,7 @@ func (a *Access) Localise(ctx context.Context, env *check.Env) ([]diag.Finding, 
 	for i, p := range pts {
 		points[i] = p.point
 	}
-	tr, err := capture.Multi(ctx, points, capture.MultiOptions{Filter: filter, Duration: 4 * time.Second, MaxPackets: 2000, Settle: 200 * time.Millisecond}, func(ctx context.Context) error {
+	tr, err := capture.Multi(ctx, points, capture.MultiOptions{Filter: filter, Duration: 4 * time.Second, MaxPackets: 2000, Settle: 200 * time.Millisecond, Dir: a.CaptureDir}, func(ctx context.Context) error {
 		resend(ctx)
 		return nil
 	})

@@ -272,6 +272,23 @@ func TestLocaliseByCapture(t *testing.T) {
 	if !strings.Contains(loc.Title, "last seen at node1:eth0") || !strings.Contains(loc.Title, "never reached node2:eth0") {
 		t.Errorf("localisation %q, want last seen at node1:eth0, never reached node2:eth0", loc.Title)
 	}
+
+	// The evidence bundle holds the captures behind that finding, one pcap per point, readable by
+	// tcpdump, and the encapsulated SYN is in node1's NIC capture.
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	bundle := testenv.TempDir(t) + "/" + testenv.Name("bun") + ".tar.gz"
+	if _, errOut, code := run(t, env, "diagnose", "--lab", name, "--from", "pod/default/client-node1", "--to", "pod/"+web+":8080", "--bundle", bundle, "-o", "json"); code != 1 {
+		t.Fatalf("diagnose --bundle: exit %d: %s", code, errOut)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "xzf", bundle, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	pcap := dir + "/netdoctor-bundle/captures/node1_eth0.pcap"
+	out, err := exec.Command(tcpdump, "-nn", "-r", pcap).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "8472") || !strings.Contains(string(out), "Flags [S]") {
+		t.Errorf("tcpdump -r %s: %v\n%s", pcap, err, out)
+	}
 }
 
 // TestLabRunsRealCoreDNS: with CoreDNS built (scripts/coredns.sh, which scripts/test.sh runs), the
