@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,7 @@ func newDemo(s *cli.Streams) *cobra.Command {
 			if r.Size > 0 {
 				args = append(args, "--size", strconv.Itoa(r.Size))
 			}
-			fmt.Fprintf(s.Out, "\n$ netdoctor %v\n", args)
+			fmt.Fprintf(s.Out, "\n$ netdoctor %s\n", strings.Join(args, " "))
 			run := exec.CommandContext(cmd.Context(), exe, args...)
 			run.Stdout, run.Stderr = s.Out, s.ErrOut
 			if err := run.Run(); err != nil {
