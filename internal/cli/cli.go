@@ -167,3 +167,18 @@ func Stopped(ctx context.Context) error {
 	}
 	return context.Cause(ctx)
 }
+
+// Verdict maps the end of a measuring command to its exit: timed out before anything was measured
+// is exit 2 ("timed out after T before NOTHING"), timed out after measuring is exit 1 with "timed out
+// after T", a problem found is exit 1 (silent), otherwise exit 0.
+func Verdict(timedOut bool, timeout time.Duration, measured, ok bool, nothing string) error {
+	switch {
+	case timedOut && !measured:
+		return Failf("timed out after %v before %s", timeout, nothing)
+	case timedOut:
+		return &ExitError{Code: 1, Err: fmt.Errorf("timed out after %v", timeout)}
+	case !ok:
+		return ErrProblemFound
+	}
+	return nil
+}

@@ -6,7 +6,6 @@ package ping
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -138,16 +137,7 @@ func run(ctx context.Context, s *cli.Streams, o *options, host string, timeoutSe
 	if err != nil { // the vantage namespace vanished mid-run
 		return runError(o, host, err)
 	}
-	if timedOut {
-		if res.Stats.Sent == 0 {
-			return cli.Failf("timed out after %v before any probe was answered or lost", o.timeout)
-		}
-		return &cli.ExitError{Code: 1, Err: fmt.Errorf("timed out after %v", o.timeout)}
-	}
-	if !res.OK() {
-		return cli.ErrProblemFound
-	}
-	return nil
+	return cli.Verdict(timedOut, o.timeout, res.Stats.Sent > 0, res.OK(), "any probe was answered or lost")
 }
 
 // runError turns an error of icmp.Ping into the command's one-line, exit-2 error.

@@ -7,7 +7,6 @@ package tcping
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -128,16 +127,7 @@ func run(ctx context.Context, s *cli.Streams, o *options, addr string, timeoutSe
 	if err != nil {
 		return runError(o, addr, err)
 	}
-	if timedOut {
-		if res.Stats.Sent == 0 {
-			return cli.Failf("timed out after %v before any attempt finished", o.timeout)
-		}
-		return &cli.ExitError{Code: 1, Err: fmt.Errorf("timed out after %v", o.timeout)}
-	}
-	if !res.OK() {
-		return cli.ErrProblemFound
-	}
-	return nil
+	return cli.Verdict(timedOut, o.timeout, res.Stats.Sent > 0, res.OK(), "any attempt finished")
 }
 
 func runError(o *options, addr string, err error) error {
