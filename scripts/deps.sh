@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(iproute2 iptables nftables iputils-ping mtr-tiny iputils-tracepath dnsutils tcpdump tshark
-      hping3 iperf3 dnsmasq-base conntrack socat procps kmod ca-certificates git ipset etcd-server openssl clang llvm
+      hping3 iperf3 dnsmasq-base conntrack socat procps kmod ca-certificates git ipset etcd-server openssl clang llvm gcc libc6-dev
       containerd runc containernetworking-plugins)
 missing=()
 for p in "${pkgs[@]}"; do

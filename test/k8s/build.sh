@@ -6,7 +6,8 @@
 #
 #   test/k8s/build.sh [component...]     (default: kube-apiserver)
 #
-# Components: kube-apiserver, kube-controller-manager, kube-proxy, kube-scheduler, helm.
+# Components: kube-apiserver, kube-controller-manager, kube-proxy, kube-scheduler, kubelet, kubectl,
+# helm, flanneld (flannel has its own wrapper: the proxy refuses one of its cloud SDK modules).
 #
 # Environment: NETDOCTOR_K8S_VERSION (v1.37.2), NETDOCTOR_K8S_CACHE (/var/cache/netdoctor).
 # Prints the bin directory on stdout as its last line; progress goes to stderr.
@@ -35,6 +36,25 @@ for c in "${comps[@]}"; do
       mv "$dir/helm-gobin/helm" "$bin/helm-$helm_version"
     fi
     ln -sf "helm-$helm_version" "$bin/helm"
+    continue
+  fi
+  if [ "$c" = flanneld ]; then
+    flannel_version=${NETDOCTOR_FLANNEL_VERSION:-v0.28.10}
+    if [ ! -x "$bin/flanneld-$flannel_version" ]; then
+      echo "build.sh: building flanneld $flannel_version…" >&2
+      mkdir -p "$dir/flannel-src"
+      (
+        cd "$dir/flannel-src"
+        # The tencent backend is never used; the proxy refuses the vpc module version flannel pins.
+        printf 'module netdoctor.dev/flannel-wrapper\n\ngo 1.26\n\nrequire github.com/flannel-io/flannel %s\n\nreplace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc => github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc v1.0.1000\n' "$flannel_version" >go.mod
+        printf 'package main\n\nimport _ "github.com/flannel-io/flannel"\n' >tools.go
+        GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 go mod tidy >"$dir/flannel-tidy.log" 2>&1 || true
+        GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$flannel_version" \
+          -o "$bin/.flanneld.tmp" github.com/flannel-io/flannel >&2
+      )
+      mv "$bin/.flanneld.tmp" "$bin/flanneld-$flannel_version"
+    fi
+    ln -sf "flanneld-$flannel_version" "$bin/flanneld"
     continue
   fi
   [ -x "$bin/$c" ] || need+=("$c")
@@ -86,6 +106,27 @@ for c in "${need[@]}"; do
     kube-controller-manager) mkmain kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager/app "app.NewControllerManagerCommand()" ;;
     kube-proxy) mkmain kube-proxy k8s.io/kubernetes/cmd/kube-proxy/app "app.NewProxyCommand()" ;;
     kube-scheduler) mkmain kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler/app "app.NewSchedulerCommand()" ;;
+    kubelet) mkmain kubelet k8s.io/kubernetes/cmd/kubelet/app "app.NewKubeletCommand(context.Background())"
+      sed -i 's|^import (|import (\n\t"context"|' kubelet/main.go ;;
+    kubectl)
+      mkdir -p kubectl
+      cat >kubectl/main.go <<'GO'
+package main
+
+import (
+	"k8s.io/component-base/cli"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+)
+
+func main() {
+	command := cmd.NewDefaultKubectlCommand()
+	if err := cli.RunNoErrOutput(command); err != nil {
+		util.CheckErr(err)
+	}
+}
+GO
+      ;;
     *) echo "build.sh: unknown component $c" >&2; exit 2 ;;
   esac
 done
