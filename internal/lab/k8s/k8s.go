@@ -23,6 +23,7 @@ type Proc struct {
 	PID   int    `json:"pid"`   //
 	Netns string `json:"netns"` // netns path it runs in
 	Log   string `json:"log"`   // its stdout and stderr
+	Exe   string `json:"exe"`   // argv[0]: Kill checks the PID still runs it
 }
 
 // KubeletSpec describes containerd + kubelet on one node of a lab.

@@ -40,7 +40,7 @@ func StartProc(name, netnsPath, logPath string, argv, env []string) (*Proc, erro
 		return nil, fmt.Errorf("k8s: start %s: %w", name, err)
 	}
 	go func() { _ = cmd.Wait() }()
-	return &Proc{Name: name, PID: cmd.Process.Pid, Netns: netnsPath, Log: logPath}, nil
+	return &Proc{Name: name, PID: cmd.Process.Pid, Netns: netnsPath, Log: logPath, Exe: argv[0]}, nil
 }
 
 // Alive reports whether the process still runs (not gone, not a zombie).
@@ -67,6 +67,13 @@ func (p *Proc) Tail(n int) string {
 // waits up to timeout for it to be gone.
 func (p *Proc) Kill(timeout time.Duration) {
 	if p == nil || p.PID <= 0 || !p.Alive() {
+		return
+	}
+	// nsenter execs the component, so its argv[0] is the component's path (or still nsenter's, for
+	// the instant before the exec).
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cmdline")
+	argv0, _, _ := strings.Cut(string(b), "\x00")
+	if p.Exe != "" && argv0 != p.Exe && argv0 != "nsenter" {
 		return
 	}
 	_ = unix.Kill(p.PID, unix.SIGKILL)
