@@ -10,8 +10,6 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	authnclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 )
 
@@ -28,8 +26,7 @@ type Authorizer interface {
 // system:auth-delegator). Allowed decisions are cached for CacheTTL (denials never are), bounded
 // to 1024 entries.
 type KubeAuth struct {
-	authn    authnclient.AuthenticationV1Interface
-	authz    authzclient.AuthorizationV1Interface
+	api      *apiClient
 	CacheTTL time.Duration
 	Now      func() time.Time
 
@@ -48,15 +45,11 @@ func NewKubeAuth(cfg *rest.Config) (*KubeAuth, error) {
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
 	}
-	an, err := authnclient.NewForConfig(c)
+	api, err := newAPIClient(c)
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, err
 	}
-	az, err := authzclient.NewForConfig(c)
-	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
-	return &KubeAuth{authn: an, authz: az, CacheTTL: 10 * time.Second, Now: time.Now, cache: map[[32]byte]cached{}}, nil
+	return &KubeAuth{api: api, CacheTTL: 10 * time.Second, Now: time.Now, cache: map[[32]byte]cached{}}, nil
 }
 
 // Authorize implements Authorizer.
@@ -73,7 +66,10 @@ func (k *KubeAuth) Authorize(ctx context.Context, token, node string) (string, e
 	}
 	k.mu.Unlock()
 
-	tr, err := k.authn.TokenReviews().Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	tr := &authnv1.TokenReview{}
+	err := k.api.create(ctx, "/apis/authentication.k8s.io/v1/tokenreviews", &authnv1.TokenReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "TokenReview"},
+		Spec:     authnv1.TokenReviewSpec{Token: token}}, tr)
 	if err != nil {
 		return "", fmt.Errorf("agent: cannot check the token with the API server (TokenReview): %w", err)
 	}
@@ -89,14 +85,14 @@ func (k *KubeAuth) Authorize(ctx context.Context, token, node string) (string, e
 	for k, v := range u.Extra {
 		extra[k] = authzv1.ExtraValue(v)
 	}
-	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+	sar := &authzv1.SubjectAccessReview{TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SubjectAccessReview"}, Spec: authzv1.SubjectAccessReviewSpec{
 		User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra,
 		ResourceAttributes: &authzv1.ResourceAttributes{
 			Group: PermissionGroup, Resource: PermissionResource, Verb: PermissionVerb, Name: node,
 		},
 	}}
-	res, err := k.authz.SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-	if err != nil {
+	res := &authzv1.SubjectAccessReview{}
+	if err := k.api.create(ctx, "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar, res); err != nil {
 		return "", fmt.Errorf("agent: cannot check the permission with the API server (SubjectAccessReview): %w", err)
 	}
 	if !res.Status.Allowed {

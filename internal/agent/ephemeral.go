@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/netdoctor/netdoctor/internal/kube"
 )
@@ -31,13 +31,23 @@ const (
 	SchemeAnnotation = "netdoctor.dev/agent-scheme"
 )
 
+// PodClient is the part of client-go's PodInterface (kubernetes/typed/core/v1) that Ephemeral
+// uses: pass clientset.CoreV1().Pods(namespace). The narrow interface keeps client-go's typed
+// clients, whose scheme registers every API group, out of the agent-only binary.
+type PodClient interface {
+	Create(ctx context.Context, pod *corev1.Pod, opts metav1.CreateOptions) (*corev1.Pod, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
 // Ephemeral runs the agent as short-lived pods on just the nodes a diagnosis needs (when no agent
 // DaemonSet is installed) and deletes them afterwards. Each pod is pinned to its node
 // (spec.nodeName), has the DaemonSet's privileges, and carries its own end: activeDeadlineSeconds
 // (the kubelet kills it) and an expiry annotation (the next run deletes it). Safe for concurrent use.
 type Ephemeral struct {
 	// Pods is the client for pods in Namespace (needs create, get, watch, list, delete there).
-	Pods      corev1client.PodInterface
+	Pods      PodClient
 	Namespace string
 	// Image is the agent image (the netdoctor binary); Port the port it listens on (hostNetwork).
 	Image string

@@ -1,5 +1,6 @@
 // Package image writes the netdoctor agent's container image without Docker or a registry: one
-// layer holding the static binary (FROM scratch), as an archive that both `docker load` and
+// layer holding a static binary (FROM scratch) — the agent-only netdoctor-agent for the
+// DaemonSet (BuildAgent), or any other static binary, such as the full netdoctor — as an archive that both `docker load` and
 // `ctr images import` read (an OCI image layout with a docker manifest.json). The output is a
 // pure function of the binary and the options: same bytes every time (fixed timestamps, owners and
 // order), so the image digest can be checked and reproduced.
@@ -15,13 +16,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
 // Options describe the image.
 type Options struct {
-	// Binary is the static netdoctor binary (its bytes).
+	// Binary is the static binary (its bytes): netdoctor-agent, netdoctor, or another program.
 	Binary []byte
+	// Path is the binary's file name at the image's root and its entrypoint (default "netdoctor":
+	// /netdoctor). The agent image uses AgentPath.
+	Path string
 	// Name is the reference recorded in the archive, e.g. "docker.io/netdoctor/netdoctor:v0.1.0".
 	Name string
 	// Arch is the GOARCH the binary was built for (default amd64).
@@ -108,6 +113,12 @@ func Write(w io.Writer, o Options) (*Result, error) {
 	if o.Cmd == nil {
 		o.Cmd = []string{"agent"}
 	}
+	if o.Path == "" {
+		o.Path = "netdoctor"
+	}
+	if strings.ContainsAny(o.Path, "/\x00") || o.Path == "." || o.Path == ".." || o.Path == "tmp" {
+		return nil, fmt.Errorf("image: path %q: want a plain file name at the image's root", o.Path)
+	}
 	if o.Created.IsZero() {
 		o.Created = time.Unix(0, 0).UTC()
 	}
@@ -115,7 +126,7 @@ func Write(w io.Writer, o Options) (*Result, error) {
 		return nil, errors.New("image: no name")
 	}
 	layer, err := writeTar([]tarFile{
-		{name: "netdoctor", mode: 0o755, data: o.Binary},
+		{name: o.Path, mode: 0o755, data: o.Binary},
 		{name: "tmp/", mode: 0o1777, dir: true},
 	}, o.Created)
 	if err != nil {
@@ -144,9 +155,9 @@ func Write(w io.Writer, o Options) (*Result, error) {
 		RootFS       rootfs    `json:"rootfs"`
 		History      []history `json:"history"`
 	}{o.Created.Format(time.RFC3339), o.Arch, "linux",
-		imgConfig{Entrypoint: []string{"/netdoctor"}, Cmd: o.Cmd, Env: []string{"PATH=/"}, User: "0"},
+		imgConfig{Entrypoint: []string{"/" + o.Path}, Cmd: o.Cmd, Env: []string{"PATH=/"}, User: "0"},
 		rootfs{"layers", []string{ld}},
-		[]history{{o.Created.Format(time.RFC3339), "netdoctor image: FROM scratch, COPY netdoctor /netdoctor"}}})
+		[]history{{o.Created.Format(time.RFC3339), "netdoctor image: FROM scratch, COPY " + o.Path + " /" + o.Path}}})
 	if err != nil {
 		return nil, err
 	}

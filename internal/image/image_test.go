@@ -128,3 +128,41 @@ func TestRefusesDynamicBinary(t *testing.T) {
 		t.Errorf("/bin/ls: %v, want ErrNotStatic", err)
 	}
 }
+
+// TestAgentPath: the agent image holds its binary at /netdoctor-agent, the entrypoint, and keeps
+// the default arguments; a path that is not a plain file name is refused.
+func TestAgentPath(t *testing.T) {
+	bin := staticBinary(t)
+	var buf bytes.Buffer
+	res, err := Write(&buf, Options{Binary: bin, Name: "x/agent:1", Path: AgentPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := entries(t, buf.Bytes())
+	layer := entries(t, files["blobs/sha256/"+res.Layer[len("sha256:"):]])
+	if !bytes.Equal(layer[AgentPath], bin) {
+		t.Errorf("layer files %v: no %s holding the binary", keys(layer), AgentPath)
+	}
+	var cfg struct {
+		Config struct{ Entrypoint, Cmd []string } `json:"config"`
+	}
+	if err := json.Unmarshal(files["blobs/sha256/"+res.Config[len("sha256:"):]], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Config.Entrypoint) != 1 || cfg.Config.Entrypoint[0] != "/netdoctor-agent" || len(cfg.Config.Cmd) != 1 || cfg.Config.Cmd[0] != "agent" {
+		t.Errorf("entrypoint %q cmd %q, want [/netdoctor-agent] [agent]", cfg.Config.Entrypoint, cfg.Config.Cmd)
+	}
+	for _, bad := range []string{"bin/agent", "..", "tmp"} {
+		if _, err := Write(io.Discard, Options{Binary: bin, Name: "x/agent:1", Path: bad}); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
