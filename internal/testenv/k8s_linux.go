@@ -27,8 +27,9 @@ const K8sVersion = "v1.37.2"
 // namespace through a relay on 127.0.0.1 (no address or route is added in the root namespace).
 //
 // Identities: the admin (client certificate, group system:masters) and static bearer tokens
-// (Token): user "admin" in system:masters, and "alice", "bob" and "agent" with no permissions at
-// all until a test binds roles to them.
+// (Token): user "admin" in system:masters, "alice", "bob" and "agent" with no permissions at
+// all until a test binds roles to them, and the kubelets of nodes KubeletNodes
+// ("system:node:NAME" in group system:nodes, authorised by the Node authorizer).
 type APIServer struct {
 	NS  *NetNS
 	Dir string // certificates, tokens, kubeconfigs, etcd data
@@ -42,7 +43,12 @@ type APIServer struct {
 	InnerIP string
 }
 
-// Token returns the bearer token of a static user: "admin", "alice", "bob" or "agent".
+// KubeletNodes are the node names whose kubelet identity has a static token:
+// Token("system:node:" + name).
+var KubeletNodes = []string{"node1", "node2"}
+
+// Token returns the bearer token of a static user: "admin", "alice", "bob", "agent" or
+// "system:node:NAME" for a name in KubeletNodes.
 func (a *APIServer) Token(user string) string { return "token-" + user + "-0123456789abcdef" }
 
 // Kubeconfig writes a kubeconfig for URL that authenticates with user's bearer token, with
@@ -143,7 +149,11 @@ func StartAPIServer(t testing.TB, extraArgs ...string) *APIServer {
 	makeCerts(t, dir, inner)
 	tokens := ""
 	a := &APIServer{NS: n, Dir: dir, CAFile: filepath.Join(dir, "ca.crt"), InnerIP: inner}
-	for _, u := range [][2]string{{"admin", "system:masters"}, {"alice", ""}, {"bob", ""}, {"agent", ""}} {
+	users := [][2]string{{"admin", "system:masters"}, {"alice", ""}, {"bob", ""}, {"agent", ""}}
+	for _, node := range KubeletNodes {
+		users = append(users, [2]string{"system:node:" + node, "system:nodes"})
+	}
+	for _, u := range users {
 		tokens += fmt.Sprintf("%s,%s,uid-%s,%q\n", a.Token(u[0]), u[0], u[0], u[1])
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(tokens), 0o600); err != nil {
