@@ -50,6 +50,7 @@ type Options struct {
 	liveNotes   []string
 	agents      map[string]string
 	agentCA     string
+	agentVia    string
 	eph         *ephemeralFlags
 	restCfg     *rest.Config
 	liveTime    time.Duration

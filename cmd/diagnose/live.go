@@ -40,6 +40,8 @@ func (o *Options) addLiveFlags(c *cobra.Command, f *pflag.FlagSet) {
 	}
 	f.StringToStringVar(&o.agents, "agent", nil, "reach NODE's agent at URL (NODE=URL, repeatable); default: the netdoctor-agent pod on the node")
 	f.StringVar(&o.agentCA, "agent-ca", "", "CA certificate (PEM) that signed the agents' serving certificates")
+	o.agentVia = agent.ViaAuto
+	f.Var((*viaFlag)(&o.agentVia), "agent-via", "how to reach the agent pods: auto (their IP, else the API server's pod proxy), proxy (always the API server's pod proxy) or direct (their IP only)")
 	o.eph = &ephemeralFlags{}
 	f.BoolVar(&o.eph.on, "ephemeral", false, "no agent DaemonSet: run the agent as short-lived pods on the nodes the diagnosis needs, deleted afterwards")
 	f.StringVar(&o.eph.namespace, "ephemeral-namespace", "netdoctor", "namespace of the ephemeral agent pods")
@@ -47,6 +49,20 @@ func (o *Options) addLiveFlags(c *cobra.Command, f *pflag.FlagSet) {
 	f.IntVar(&o.eph.port, "ephemeral-port", agent.DefaultPort+1, "port the ephemeral agents listen on (host network)")
 	f.StringVar(&o.eph.tlsSecret, "ephemeral-tls-secret", "netdoctor-agent-tls", "secret with the agents' tls.crt/tls.key (\"\": plain HTTP)")
 	f.StringVar(&o.eph.serviceAccount, "ephemeral-service-account", "netdoctor-agent", "service account of the ephemeral agent pods")
+}
+
+// viaFlag is --agent-via: auto, proxy or direct.
+type viaFlag string
+
+func (v *viaFlag) String() string { return string(*v) }
+func (v *viaFlag) Type() string   { return "auto|proxy|direct" }
+func (v *viaFlag) Set(s string) error {
+	switch s {
+	case agent.ViaAuto, agent.ViaProxy, agent.ViaDirect:
+		*v = viaFlag(s)
+		return nil
+	}
+	return fmt.Errorf("want auto, proxy or direct, not %q", s)
 }
 
 // useLive: no dump or lab named, and kubectl-plugin mode or a kubeconfig given.
@@ -86,7 +102,7 @@ func (o *Options) useAgents(cfg *engine.Config, acc *local.Access, s *cli.Stream
 		}
 		token = t
 	}
-	opts := agent.ClientOptions{Token: token, NoToken: noToken, Agents: o.agents}
+	opts := agent.ClientOptions{Token: token, NoToken: noToken, Agents: o.agents, Via: o.agentVia, APIServer: o.restCfg}
 	if o.agentCA != "" {
 		tc, err := agent.TLSFromCA(o.agentCA)
 		if err != nil {
@@ -189,7 +205,7 @@ func agentFix(err error) string {
 	case errors.Is(err, agent.ErrUnauthenticated):
 		return "use a kubeconfig user that authenticates with a bearer token (an exec plugin or a ServiceAccount token)"
 	case errors.Is(err, agent.ErrForbidden):
-		return "bind the ClusterRole netdoctor-diagnose (deploy/rbac/diagnose-clusterrole.yaml) to this user"
+		return "bind the ClusterRole netdoctor-diagnose (deploy/rbac/diagnose-clusterrole.yaml) and, to reach the agents through the API server, the Role netdoctor-agent-proxy (deploy/rbac/agent-proxy-role.yaml) to this user"
 	}
 	return "see the evidence"
 }

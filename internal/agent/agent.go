@@ -4,10 +4,16 @@
 // the node; and the client the diagnoser uses to reach it, which implements check.Views,
 // check.Prober and check.LargeProber for nodes whose namespaces are not on this machine.
 //
-// Every call carries the caller's Kubernetes bearer token. The agent checks it with a
-// TokenReview and checks the named permission (verb "diagnose" on nodes.netdoctor.dev, see
-// Permission) with a SubjectAccessReview, both against the API server: the cluster's own RBAC
-// decides who may look into a node. The agent only reads and probes; it changes nothing.
+// The client reaches an agent pod directly (its IP and port) or through the API server's pod
+// proxy (ClientOptions.Via): from outside the cluster network only the API server reaches the
+// nodes, and the API server then checks that the caller may proxy to the agent pod (create on
+// pods/proxy in the agent's namespace).
+//
+// Every call carries the caller's Kubernetes bearer token (the Authorization header, or
+// TokenHeader through the proxy). The agent checks it with a TokenReview and checks the named
+// permission (verb "diagnose" on nodes.netdoctor.dev, see Permission) with a SubjectAccessReview,
+// both against the API server: the cluster's own RBAC decides who may look into a node. The agent
+// only reads and probes; it changes nothing.
 package agent
 
 import (

@@ -11,13 +11,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/kube"
@@ -44,11 +47,52 @@ type ClientOptions struct {
 	CallTimeout time.Duration
 	// Launcher, when set, starts an agent on a node that has none (see Ephemeral).
 	Launcher Launcher
+	// Via says how calls reach an agent pod: ViaAuto (""), ViaProxy or ViaDirect. Agents given by
+	// URL in Agents are always called directly.
+	Via string
+	// APIServer is the caller's API server configuration (from the kubeconfig): the way to the
+	// API server's pod proxy (ViaProxy, and ViaAuto's fallback). Nil: direct calls only.
+	APIServer *rest.Config
 }
 
-// Launcher starts (or finds) an agent for a node on demand and returns its URL.
+// How calls reach an agent pod (ClientOptions.Via).
+const (
+	// ViaAuto calls the pod IP directly and, when no connection can be made to it (nothing
+	// answers there, or its TLS certificate cannot be verified), the API server's pod proxy from
+	// then on for that node. The direct attempt gets AutoDialTimeout.
+	ViaAuto = "auto"
+	// ViaProxy always calls through the API server's pod proxy: POST
+	// {server}/api/v1/namespaces/NS/pods/SCHEME:POD:PORT/proxy/PATH, with the kubeconfig's
+	// credentials for the API server (which checks create on pods/proxy) and the caller's token
+	// in TokenHeader for the agent (the API server does not forward the Authorization header).
+	ViaProxy = "proxy"
+	// ViaDirect always calls the pod IP and port (the caller must reach the cluster network).
+	ViaDirect = "direct"
+)
+
+// AutoDialTimeout bounds the direct connection attempt of ViaAuto before it falls back to the
+// API server's proxy.
+const AutoDialTimeout = time.Second
+
+// TokenHeader carries the caller's bearer token to the agent when the call goes through the API
+// server's pod proxy: the API server authenticates the Authorization header and removes it.
+const TokenHeader = "X-Netdoctor-Token"
+
+// Target is where a node's agent is.
+type Target struct {
+	// URL is the agent's base URL for direct calls: SCHEME://IP:PORT.
+	URL string
+	// Namespace and Pod name the agent pod, what the API server's pod proxy needs; both are empty
+	// for an agent given by URL (ClientOptions.Agents), which is always called directly.
+	Namespace, Pod string
+	// Scheme ("https" or "http") and Port are how the agent pod serves.
+	Scheme string
+	Port   int
+}
+
+// Launcher starts (or finds) an agent for a node on demand and returns where it is.
 type Launcher interface {
-	Endpoint(ctx context.Context, node string) (string, error)
+	Endpoint(ctx context.Context, node string) (Target, error)
 }
 
 // Client reaches the agents of a cluster's nodes. It implements check.Views (snapshots memoised
@@ -58,10 +102,13 @@ type Client struct {
 	cluster *kube.Cluster
 	opts    ClientOptions
 	http    *http.Client
+	api     *apiClient // the API server's pod proxy; nil without ClientOptions.APIServer
+	apiErr  error      // why api is nil although APIServer was given
 
 	mu       sync.Mutex
 	snaps    map[string]*snapCall
 	failures map[string]error // node → the first call that could not reach or use its agent
+	proxied  map[string]bool  // nodes ViaAuto switched to the proxy
 }
 
 // NodeFailure is a node whose agent could not be used, and why.
@@ -111,24 +158,40 @@ func NewClient(c *kube.Cluster, opts ClientOptions) *Client {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = DefaultCallTimeout
 	}
-	hc := opts.HTTP
-	if hc == nil {
-		d := &net.Dialer{Timeout: opts.DialTimeout}
-		hc = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: opts.DialTimeout, TLSClientConfig: opts.TLS,
+	if opts.Via == "" {
+		opts.Via = ViaAuto
+	}
+	cl := &Client{cluster: c, opts: opts, snaps: map[string]*snapCall{}, proxied: map[string]bool{}}
+	if opts.APIServer != nil && opts.Via != ViaDirect {
+		cl.api, cl.apiErr = newAPIClient(opts.APIServer)
+	}
+	cl.http = opts.HTTP
+	if cl.http == nil {
+		dial := opts.DialTimeout
+		if opts.Via == ViaAuto && cl.api != nil {
+			dial = min(dial, AutoDialTimeout)
+		}
+		d := &net.Dialer{Timeout: dial}
+		cl.http = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: dial, TLSClientConfig: opts.TLS,
 			MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
 	}
-	return &Client{cluster: c, opts: opts, http: hc, snaps: map[string]*snapCall{}}
+	return cl
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	if c.api != nil && c.api.http != http.DefaultClient {
+		c.api.http.CloseIdleConnections()
+	}
+}
 
-// Endpoint returns the base URL of the node's agent: the Agents override, else the running pod
-// labelled app.kubernetes.io/name=netdoctor-agent on the node (its IP and the container port
-// named "agent", default 7441). It wraps ErrNoAgent when there is none.
-func (c *Client) Endpoint(node string) (string, error) {
+// Target returns where the node's agent is: the Agents override (a URL), else the running pod
+// labelled app.kubernetes.io/name=netdoctor-agent on the node (its namespace, name, IP and the
+// container port named "agent", default 7441). It wraps ErrNoAgent when there is none.
+func (c *Client) Target(node string) (Target, error) {
 	if u, ok := c.opts.Agents[node]; ok {
-		return u, nil
+		return Target{URL: u}, nil
 	}
 	if c.cluster != nil {
 		for _, p := range c.cluster.PodsOnNode(node) {
@@ -147,10 +210,10 @@ func (c *Client) Endpoint(node string) (string, error) {
 					}
 				}
 			}
-			return agentURL(p, ips[0].String(), port), nil
+			return podTarget(p, ips[0].String(), port), nil
 		}
 	}
-	return "", fmt.Errorf("agent: %w on node %s: no running pod labelled %s=%s there (deploy deploy/agent, or name one with --agent %s=URL)",
+	return Target{}, fmt.Errorf("agent: %w on node %s: no running pod labelled %s=%s there (deploy deploy/agent, or name one with --agent %s=URL)",
 		ErrNoAgent, node, AgentLabelKey, AgentLabelValue, node)
 }
 
@@ -169,9 +232,9 @@ func (c *Client) call1(ctx context.Context, node, path string, req *Request, out
 	if c.opts.Token == "" && c.opts.NoToken != "" {
 		return fmt.Errorf("agent on node %s: %w: %s", node, ErrUnauthenticated, c.opts.NoToken)
 	}
-	base, err := c.Endpoint(node)
+	t, err := c.Target(node)
 	if errors.Is(err, ErrNoAgent) && c.opts.Launcher != nil {
-		base, err = c.opts.Launcher.Endpoint(ctx, node)
+		t, err = c.opts.Launcher.Endpoint(ctx, node)
 	}
 	if err != nil {
 		return err
@@ -183,9 +246,55 @@ func (c *Client) call1(ctx context.Context, node, path string, req *Request, out
 	if err != nil {
 		return fmt.Errorf("agent: encode: %w", err)
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	proxy, err := c.route(node, t)
 	if err != nil {
-		return fmt.Errorf("agent on %s: %w", node, err)
+		return err
+	}
+	if proxy {
+		return c.callProxy(ctx, node, t, path, body, out)
+	}
+	connected, err := c.callDirect(ctx, node, t.URL, path, body, out)
+	if err != nil && !connected && c.opts.Via == ViaAuto && c.api != nil && t.Pod != "" && ctx.Err() == nil {
+		// Nothing reached the agent: its pod IP is not reachable from here (or its certificate
+		// cannot be verified). The API server reaches it: use the proxy for this node from now on.
+		c.mu.Lock()
+		c.proxied[node] = true
+		c.mu.Unlock()
+		return c.callProxy(ctx, node, t, path, body, out)
+	}
+	return err
+}
+
+// route says whether a call to the node's agent at t goes through the API server's proxy.
+func (c *Client) route(node string, t Target) (bool, error) {
+	if t.Pod == "" {
+		return false, nil // an agent given by URL
+	}
+	switch c.opts.Via {
+	case ViaDirect:
+		return false, nil
+	case ViaProxy:
+		if c.api == nil {
+			why := "no API server configuration (kubeconfig)"
+			if c.apiErr != nil {
+				why = c.apiErr.Error()
+			}
+			return false, fmt.Errorf("agent on node %s: %w: cannot call it through the API server's proxy: %s", node, ErrUnreachable, why)
+		}
+		return true, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proxied[node], nil
+}
+
+// callDirect posts body to the agent at base. connected says whether a connection to the agent
+// was made (when not, nothing reached it).
+func (c *Client) callDirect(ctx context.Context, node, base, path string, body []byte, out any) (connected bool, err error) {
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected = true }}
+	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("agent on %s: %w", node, err)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	if c.opts.Token != "" {
@@ -194,14 +303,73 @@ func (c *Client) call1(ctx context.Context, node, path string, req *Request, out
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("agent on node %s (%s): %w: no answer before the deadline: %v", node, base, ErrUnreachable, err)
+			return connected, fmt.Errorf("agent on node %s (%s): %w: no answer before the deadline: %v", node, base, ErrUnreachable, err)
 		}
-		return fmt.Errorf("agent on node %s (%s): %w: %v", node, base, ErrUnreachable, err)
+		return connected, fmt.Errorf("agent on node %s (%s): %w: %v", node, base, ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	if err != nil {
+		return true, fmt.Errorf("agent on node %s (%s): %w: reading the answer: %v", node, base, ErrUnreachable, err)
+	}
+	return true, decodeResponse(node, base, resp.StatusCode, b, out)
+}
+
+// callProxy posts body to the agent pod through the API server's pod proxy.
+func (c *Client) callProxy(ctx context.Context, node string, t Target, path string, body []byte, out any) error {
+	scheme := t.Scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	where := fmt.Sprintf("pod %s/%s through the API server's proxy", t.Namespace, t.Pod)
+	u := c.api.url("/api/v1/namespaces/" + t.Namespace + "/pods/" + scheme + ":" + t.Pod + ":" + strconv.Itoa(t.Port) + "/proxy" + path)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("agent on %s: %w", node, err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if c.opts.Token != "" {
+		hr.Header.Set(TokenHeader, c.opts.Token)
+	}
+	resp, err := c.api.http.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("agent on node %s (%s): %w: no answer before the deadline: %v", node, where, ErrUnreachable, err)
+		}
+		return fmt.Errorf("agent on node %s (%s): %w: the API server did not answer: %v", node, where, ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	if err != nil {
+		return fmt.Errorf("agent on node %s (%s): %w: reading the answer: %v", node, where, ErrUnreachable, err)
+	}
+	var st apiStatus
+	if json.Unmarshal(b, &st) == nil && st.isStatus() {
+		return proxyError(node, t, resp.StatusCode, st.Message)
+	}
+	return decodeResponse(node, where, resp.StatusCode, b, out)
+}
+
+// proxyError turns the API server's own refusal or failure to proxy into the client's errors.
+func proxyError(node string, t Target, code int, msg string) error {
+	pod := t.Namespace + "/" + t.Pod
+	switch code {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("agent on node %s: %w: the API server did not accept the kubeconfig's credentials: %s", node, ErrUnauthenticated, msg)
+	case http.StatusForbidden:
+		return fmt.Errorf("agent on node %s: %w: the API server refuses to proxy to the agent pod %s: %s (netdoctor needs create on pods/proxy in namespace %s: bind the Role netdoctor-agent-proxy of deploy/rbac)",
+			node, ErrForbidden, pod, msg, t.Namespace)
+	case http.StatusNotFound:
+		return fmt.Errorf("agent: %w on node %s: the API server does not know the agent pod %s any more: %s", ErrNoAgent, node, pod, msg)
+	}
+	return fmt.Errorf("agent on node %s (pod %s through the API server's proxy): %w: HTTP %d: %s", node, pod, ErrUnreachable, code, msg)
+}
+
+// decodeResponse decodes an agent's answer; where names how it was reached.
+func decodeResponse(node, where string, status int, b []byte, out any) error {
 	var r Response
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxResponseBytes)).Decode(&r); err != nil {
-		return fmt.Errorf("agent on node %s (%s): HTTP %d with an unreadable answer: %w", node, base, resp.StatusCode, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("agent on node %s (%s): HTTP %d with an unreadable answer: %w", node, where, status, err)
 	}
 	var sentinel error
 	switch r.Code {
@@ -227,7 +395,7 @@ func (c *Client) call1(ctx context.Context, node, path string, req *Request, out
 		return callErr
 	}
 	if callErr == nil {
-		return fmt.Errorf("agent on node %s: HTTP %d without a result", node, resp.StatusCode)
+		return fmt.Errorf("agent on node %s: HTTP %d without a result", node, status)
 	}
 	return callErr
 }

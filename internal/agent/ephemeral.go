@@ -69,10 +69,10 @@ type Ephemeral struct {
 }
 
 type ephemeralPod struct {
-	done chan struct{}
-	name string
-	url  string
-	err  error
+	done   chan struct{}
+	name   string
+	target Target
+	err    error
 }
 
 func (e *Ephemeral) init() {
@@ -99,10 +99,10 @@ func (e *Ephemeral) init() {
 // RunID is the id of this run's pods (label netdoctor.dev/run).
 func (e *Ephemeral) RunID() string { e.init(); return e.runID }
 
-// Endpoint returns the URL of an ephemeral agent on node, creating its pod on first use and
+// Endpoint returns where the ephemeral agent of node is (its pod and URL), creating its pod on first use and
 // waiting (bounded by ctx and StartTimeout) until it runs. Concurrent callers for one node share
 // one pod.
-func (e *Ephemeral) Endpoint(ctx context.Context, node string) (string, error) {
+func (e *Ephemeral) Endpoint(ctx context.Context, node string) (Target, error) {
 	e.init()
 	e.mu.Lock()
 	p := e.nodes[node]
@@ -110,24 +110,24 @@ func (e *Ephemeral) Endpoint(ctx context.Context, node string) (string, error) {
 		p = &ephemeralPod{done: make(chan struct{})}
 		e.nodes[node] = p
 		e.mu.Unlock()
-		p.url, p.err = e.start(ctx, node, p)
+		p.target, p.err = e.start(ctx, node, p)
 		close(p.done)
 	} else {
 		e.mu.Unlock()
 	}
 	select {
 	case <-p.done:
-		return p.url, p.err
+		return p.target, p.err
 	case <-ctx.Done():
-		return "", fmt.Errorf("agent: ephemeral agent on node %s: %w", node, ctx.Err())
+		return Target{}, fmt.Errorf("agent: ephemeral agent on node %s: %w", node, ctx.Err())
 	}
 }
 
-func (e *Ephemeral) start(ctx context.Context, node string, p *ephemeralPod) (string, error) {
+func (e *Ephemeral) start(ctx context.Context, node string, p *ephemeralPod) (Target, error) {
 	pod := e.podSpec(node)
 	created, err := e.Pods.Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("agent: create the ephemeral agent pod on node %s: %w", node, err)
+		return Target{}, fmt.Errorf("agent: create the ephemeral agent pod on node %s: %w", node, err)
 	}
 	e.mu.Lock()
 	p.name = created.Name
@@ -136,52 +136,52 @@ func (e *Ephemeral) start(ctx context.Context, node string, p *ephemeralPod) (st
 	defer cancel()
 	w, err := e.Pods.Watch(wctx, metav1.ListOptions{FieldSelector: "metadata.name=" + created.Name, ResourceVersion: created.ResourceVersion})
 	if err != nil {
-		return "", fmt.Errorf("agent: watch the ephemeral agent pod %s: %w", created.Name, err)
+		return Target{}, fmt.Errorf("agent: watch the ephemeral agent pod %s: %w", created.Name, err)
 	}
 	defer w.Stop()
 	cur := created
 	for {
 		if u, ok, err := e.ready(cur); err != nil {
-			return "", err
+			return Target{}, err
 		} else if ok {
 			return u, nil
 		}
 		select {
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return "", fmt.Errorf("agent: the ephemeral agent pod %s on node %s did not run within %s", created.Name, node, e.StartTimeout)
+				return Target{}, fmt.Errorf("agent: the ephemeral agent pod %s on node %s did not run within %s", created.Name, node, e.StartTimeout)
 			}
 			if pp, ok := ev.Object.(*corev1.Pod); ok {
 				cur = pp
 			}
 		case <-wctx.Done():
-			return "", fmt.Errorf("agent: the ephemeral agent pod %s on node %s did not run within %s (phase %s)", created.Name, node, e.StartTimeout, cur.Status.Phase)
+			return Target{}, fmt.Errorf("agent: the ephemeral agent pod %s on node %s did not run within %s (phase %s)", created.Name, node, e.StartTimeout, cur.Status.Phase)
 		}
 	}
 }
 
-// ready returns the agent URL once the pod runs and is ready.
-func (e *Ephemeral) ready(p *corev1.Pod) (string, bool, error) {
+// ready returns where the agent is once the pod runs and is ready.
+func (e *Ephemeral) ready(p *corev1.Pod) (Target, bool, error) {
 	switch p.Status.Phase {
 	case corev1.PodFailed, corev1.PodSucceeded:
-		return "", false, fmt.Errorf("agent: the ephemeral agent pod %s ended (%s %s)", p.Name, p.Status.Phase, p.Status.Reason)
+		return Target{}, false, fmt.Errorf("agent: the ephemeral agent pod %s ended (%s %s)", p.Name, p.Status.Phase, p.Status.Reason)
 	case corev1.PodRunning:
 		ips := kube.PodIPs(p)
 		if len(ips) == 0 || !kube.PodReady(p) {
-			return "", false, nil
+			return Target{}, false, nil
 		}
-		return agentURL(p, ips[0].String(), e.Port), true, nil
+		return podTarget(p, ips[0].String(), e.Port), true, nil
 	}
-	return "", false, nil
+	return Target{}, false, nil
 }
 
-// agentURL is the URL of an agent pod: its scheme annotation, IP and port.
-func agentURL(p *corev1.Pod, ip string, port int) string {
+// podTarget is where an agent pod is: its scheme annotation, namespace, name, IP and port.
+func podTarget(p *corev1.Pod, ip string, port int) Target {
 	scheme := p.Annotations[SchemeAnnotation]
 	if scheme == "" {
 		scheme = "https"
 	}
-	return scheme + "://" + net.JoinHostPort(ip, strconv.Itoa(port))
+	return Target{URL: scheme + "://" + net.JoinHostPort(ip, strconv.Itoa(port)), Namespace: p.Namespace, Pod: p.Name, Scheme: scheme, Port: port}
 }
 
 func (e *Ephemeral) podSpec(node string) *corev1.Pod {

@@ -249,12 +249,14 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, op func(context.
 	}
 }
 
-// bearer returns the token of an "Authorization: Bearer TOKEN" header, "" if none.
+// bearer returns the caller's token: that of an "Authorization: Bearer TOKEN" header (a direct
+// call), else the TokenHeader (a call through the API server's pod proxy, which authenticates the
+// Authorization header itself and removes it); "" if none.
 func bearer(r *http.Request) string {
 	const p = "Bearer "
 	h := r.Header.Get("Authorization")
 	if len(h) > len(p) && (h[:len(p)] == p || h[:len(p)] == "bearer ") {
 		return h[len(p):]
 	}
-	return ""
+	return r.Header.Get(TokenHeader)
 }
