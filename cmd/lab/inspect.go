@@ -19,7 +19,7 @@ func newList(s *cli.Streams) *cobra.Command {
 	var output string
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List the faults the lab can inject, with their kind",
+		Short: "List the faults the lab can inject, with their kind (K8S: also with 'lab up --k8s')",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output == "json" {
@@ -28,10 +28,11 @@ func newList(s *cli.Streams) *cobra.Command {
 					Kind        string      `json:"kind"`
 					Description string      `json:"description"`
 					Request     lab.Request `json:"request"`
+					K8s         bool        `json:"k8s"`
 				}
 				var out []entry
 				for _, f := range fault.Catalogue() {
-					out = append(out, entry{f.Name, string(f.Kind), f.Description, f.Request})
+					out = append(out, entry{f.Name, string(f.Kind), f.Description, f.Request, f.K8s})
 				}
 				return cli.WriteJSON(s.Out, out)
 			}
@@ -39,9 +40,13 @@ func newList(s *cli.Streams) *cobra.Command {
 				return cli.Usagef("lab list", "-o %q: want text or json", output)
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tDESCRIPTION")
+			fmt.Fprintln(tw, "NAME\tKIND\tK8S\tDESCRIPTION")
 			for _, f := range fault.Catalogue() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, f.Kind, f.Description)
+				k := "-"
+				if f.K8s {
+					k = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, f.Kind, k, f.Description)
 			}
 			return tw.Flush()
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli"
 	"github.com/netdoctor/netdoctor/internal/lab"
 	"github.com/netdoctor/netdoctor/internal/lab/fault"
+	"github.com/netdoctor/netdoctor/internal/lab/k8s"
 )
 
 // NewCommand returns the `lab` command.
@@ -27,7 +28,7 @@ func NewCommand(s *cli.Streams) *cobra.Command {
 			"the cluster view for 'netdoctor diagnose'. Nothing is changed outside the lab's own namespaces.\n" +
 			"State lives in $" + lab.EnvDir + "/NAME (default " + lab.DefaultParent + "/NAME).",
 	}
-	c.AddCommand(newUp(s), newDown(s), newList(s), newStatus(s), newVerify(s), newDump(s), newDemo(s), newServe(s))
+	c.AddCommand(newUp(s), newDown(s), newList(s), newStatus(s), newVerify(s), newDump(s), newDemo(s), newServe(s), newRelay(s))
 	return c
 }
 
@@ -37,6 +38,9 @@ type upOptions struct {
 	pods    int
 	fault   string
 	timeout time.Duration
+	k8s     bool
+	// timeoutSet: --timeout was given (otherwise --k8s raises the default).
+	timeoutSet bool
 }
 
 func newUp(s *cli.Streams) *cobra.Command {
@@ -46,6 +50,7 @@ func newUp(s *cli.Streams) *cobra.Command {
 		Short: "Build a lab (replacing a running lab of the same name) and inject a fault",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.timeoutSet = cmd.Flags().Changed("timeout")
 			l, f, err := o.run(cmd.Context(), s)
 			if err != nil {
 				return err
@@ -58,7 +63,8 @@ func newUp(s *cli.Streams) *cobra.Command {
 	c.Flags().IntVar(&o.nodes, "nodes", 3, "number of nodes (3..100); the last one is the new node")
 	c.Flags().IntVar(&o.pods, "pods", 0, "extra application pods per node (scale tests)")
 	c.Flags().StringVar(&o.fault, "fault", "none", "fault to inject (see 'netdoctor lab list')")
-	c.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up (and clean up) after this long")
+	c.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up (and clean up) after this long (with --k8s the default is 5m, and a first run builds the components for longer: the build does not count)")
+	c.Flags().BoolVar(&o.k8s, "k8s", false, "run real Kubernetes under the lab: etcd, kube-apiserver, controller-manager, scheduler, kubelet+containerd on a control-plane node; real kube-proxy and flanneld on every node; CoreDNS with the kubernetes plugin; writes a kubeconfig")
 	return c
 }
 
@@ -76,9 +82,21 @@ func (o *upOptions) run(ctx context.Context, s *cli.Streams) (*lab.Lab, lab.Faul
 	if os.Geteuid() != 0 {
 		return nil, f, cli.Failf("lab up needs root (it creates network namespaces): run it as root")
 	}
+	if o.k8s && !f.K8s {
+		return nil, f, cli.Usagef("lab up", "--k8s: fault %s is not supported with real components (the K8S column of 'netdoctor lab list' names those that are)", f.Name)
+	}
+	if o.k8s {
+		// Build the components first (minutes on a cold machine, with progress): not part of --timeout.
+		if _, err := k8s.EnsureBins(ctx, s.Progressf); err != nil {
+			return nil, f, cli.Failf("%v", err)
+		}
+		if !o.timeoutSet && o.timeout < 5*time.Minute {
+			o.timeout = 5 * time.Minute
+		}
+	}
 	ctx, cancel := cli.Deadline(ctx, o.timeout)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.UpOptions{Options: lab.Options{Name: o.name, Nodes: o.nodes, PodsPerNode: o.pods}, Fault: &f,
+	l, err := lab.Up(ctx, lab.UpOptions{Options: lab.Options{Name: o.name, Nodes: o.nodes, PodsPerNode: o.pods, K8s: o.k8s}, Fault: &f,
 		Progressf: s.Progressf})
 	if err != nil {
 		switch cause := context.Cause(ctx); {
@@ -101,6 +119,9 @@ func printUp(s *cli.Streams, l *lab.Lab, f lab.Fault) {
 	}
 	fmt.Fprintf(s.Out, "lab %s is up: %d nodes (new node %s), %d pods running, fault %s\n", l.State.Name, len(l.Plan.Nodes), l.Plan.NewNode().Name, pods, f.Name)
 	fmt.Fprintf(s.Out, "state: %s\ndump:  %s\n", lab.StatePath(l.State.Name), lab.DumpPath(l.State.Name))
+	if kc := l.State.KubeconfigPath(); kc != "" {
+		fmt.Fprintf(s.Out, "kubeconfig: %s (API server %s; try: KUBECONFIG=%s kubectl get pods -A)\n", kc, l.State.K8s.URL, kc)
+	}
 	if f.Name != "none" {
 		r := l.Expand(f).Request
 		fmt.Fprintf(s.Out, "request: from %s to %s proto %s", r.From, r.To, r.Proto)

@@ -29,6 +29,10 @@ func Down(ctx context.Context, name string) error {
 	}
 	var names, etc []string
 	var pids []int
+	var errs []error
+	if s, err := Current(name); err == nil && s.K8s != nil {
+		errs = append(errs, downK8s(s)...)
+	}
 	if s, err := Current(name); err == nil {
 		names, etc = s.Namespaces, s.EtcNetns
 		if s.Plan != nil {
@@ -55,7 +59,6 @@ func Down(ctx context.Context, name string) error {
 			existing = append(existing, n)
 		}
 	}
-	var errs []error
 	if err := ipBatch(ctx, "netns del", existing); err != nil {
 		errs = append(errs, err)
 	}

@@ -42,7 +42,13 @@ func (l *Lab) WriteDump() error {
 // Nodes, Pods (workloads, kube-proxy and kube-flannel DaemonSet pods, CoreDNS), Services,
 // EndpointSlices, DaemonSets, PriorityClasses and Events.
 func (l *Lab) Dump() ([]byte, error) {
-	objs := l.Objects()
+	if l.apiObjects != nil {
+		return encodeList(l.apiObjects)
+	}
+	return encodeList(l.Objects())
+}
+
+func encodeList(objs []any) ([]byte, error) {
 	list := metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}, ListMeta: metav1.ListMeta{ResourceVersion: ""}}
 	for _, o := range objs {
 		raw, err := json.Marshal(o)

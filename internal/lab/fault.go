@@ -36,6 +36,9 @@ type Fault struct {
 	Flows []Flow
 	// Verify checks the symptom is really there. Nil means CheckFlows(Flows).
 	Verify func(ctx context.Context, l *Lab) error
+	// K8s: the fault is faithful in a --k8s lab too, where real kube-proxy and flanneld write the
+	// rules and routes (faults that edit the rules the lab writes itself are not).
+	K8s bool
 }
 
 // VerifyFunc is Verify, or running the fault's Flows when Verify is nil.

@@ -83,6 +83,9 @@ resolvConf: /run/systemd/resolve/resolv.conf
 staticPodPath: /etc/kubernetes/manifests
 `, KubeDNSIP, DNSDomain),
 	}
+	if p.K8s {
+		delete(files, "run/flannel/subnet.env") // real flanneld writes it
+	}
 	// host-local IPAM: one file per allocated IP holding "containerID\r\nifname", and the last
 	// reserved IP. A full range has a file for every address (leaked by sandboxes that are gone).
 	ipam := "var/lib/cni/networks/cbr0/"

@@ -12,6 +12,8 @@ import (
 type Lab struct {
 	State *State
 	Plan  *Plan
+	// apiObjects, in a --k8s lab, is the cluster as its API server serves it (what Dump writes).
+	apiObjects []any
 }
 
 // Open returns the running lab name ("" = DefaultName).

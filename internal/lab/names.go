@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-var labSuffix = regexp.MustCompile(`^(underlay|router|vm|node[0-9]+|pod-[a-z0-9.-]+|extra[0-9]+)$`)
+var labSuffix = regexp.MustCompile(`^(underlay|router|vm|control-plane|node[0-9]+|pod-[a-z0-9.-]+|extra[0-9]+)$`)
 
 // isLabNamespace reports whether netns is named like a namespace of lab name: NAME-underlay,
 // NAME-router, NAME-vm, NAME-nodeN, NAME-pod-…, NAME-extraN. Another lab whose name starts with

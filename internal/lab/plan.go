@@ -57,6 +57,10 @@ type Options struct {
 	Name        string // lab name; prefixes every namespace; default DefaultName
 	Nodes       int    // node count, 3..MaxNodes; the last one is "the new node"
 	PodsPerNode int    // extra application pods per node (for scale benchmarks), 0..50
+	// K8s runs real Kubernetes under the lab (package lab/k8s): a control-plane node with etcd,
+	// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and containerd; real
+	// kube-proxy and flanneld on every node; real CoreDNS with the kubernetes plugin.
+	K8s bool
 }
 
 // Plan is the complete description of a lab before it is built. Faults may change it (Fault.Mutate)
@@ -76,6 +80,24 @@ type Plan struct {
 	// fault that adds one also writes the rules that enforce it, as the CNI's policy agent would).
 	NetworkPolicies []networkingv1.NetworkPolicy `json:"networkPolicies,omitempty"`
 	Resolv          ResolvOptions                `json:"resolv"` // what the kubelet writes into pods' resolv.conf
+	// K8s: real Kubernetes runs the lab (see Options.K8s); ControlPlane is then its control-plane
+	// node, which hosts no lab pod (kubelet runs real pods there).
+	K8s          bool      `json:"k8s,omitempty"`
+	ControlPlane *NodePlan `json:"controlPlane,omitempty"`
+}
+
+// ControlPlaneIP and ControlPlanePodCIDR are the control-plane node's addresses in a --k8s lab.
+var (
+	ControlPlaneIP      = netip.MustParseAddr("192.168.56.10")
+	ControlPlanePodCIDR = netip.MustParsePrefix("10.244.250.0/24")
+)
+
+// AllNodes is the control-plane node (in a --k8s lab) followed by Nodes.
+func (p *Plan) AllNodes() []*NodePlan {
+	if p.ControlPlane == nil {
+		return p.Nodes
+	}
+	return append([]*NodePlan{p.ControlPlane}, p.Nodes...)
 }
 
 // ExtraHost is another machine on the underlay (e.g. the holder of a conflicting IP).
@@ -254,6 +276,12 @@ func NewPlan(o Options) (*Plan, error) {
 		{Namespace: "ingress-nginx", Name: "ingress-nginx-controller", ClusterIP: IngressIP, Type: "NodePort", App: "ingress-nginx-controller", Ports: []ServicePort{
 			{Name: "http", Port: 80, TargetPort: IngressPort, NodePort: IngressNodePort, Proto: "tcp"}}},
 	}
+	if o.K8s {
+		p.K8s = true
+		p.ControlPlane = &NodePlan{Name: "control-plane", Netns: o.Name + "-control-plane", IP: ControlPlaneIP, VTEP: ControlPlaneIP,
+			PodCIDR: ControlPlanePodCIDR, VtepMAC: vtepMAC(o.Name, "control-plane").String(),
+			KubeProxy: KubeProxyState{Running: true, Phase: "Running", PriorityClassName: "system-node-critical"}}
+	}
 	if err := p.AllocateIPs(); err != nil {
 		return nil, err
 	}
@@ -314,7 +342,7 @@ func (p *Plan) AllocateIPs() error {
 
 // Node returns the node named name, or nil.
 func (p *Plan) Node(name string) *NodePlan {
-	for _, n := range p.Nodes {
+	for _, n := range p.AllNodes() {
 		if n.Name == name {
 			return n
 		}
@@ -366,7 +394,7 @@ func (p *Plan) Namespaces() []string {
 	for _, e := range p.Extra {
 		out = append(out, e.Netns)
 	}
-	for _, n := range p.Nodes {
+	for _, n := range p.AllNodes() {
 		out = append(out, n.Netns)
 	}
 	for _, pod := range p.Pods {

@@ -53,8 +53,8 @@ func (s *State) serveArgs(pod *PodPlan) []string {
 func (s *State) startServer(pod *PodPlan) error {
 	pid, err := s.startProcess(pod.Netns, pod.Name, s.serveArgs(pod))
 	pod.PID = pid
-	if err != nil || !pod.DNS || s.CoreDNS == "" {
-		return err
+	if err != nil || !pod.DNS || s.CoreDNS == "" || s.Plan.K8s {
+		return err // a --k8s lab starts CoreDNS once the API server and the data plane are up
 	}
 	pod.DNSPID, err = s.startCoreDNS(pod)
 	return err

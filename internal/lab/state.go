@@ -2,8 +2,10 @@ package lab
 
 import (
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	"github.com/netdoctor/netdoctor/internal/lab/k8s"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,6 +36,27 @@ type State struct {
 	Exe        string    `json:"exe"`               // the netdoctor binary the lab's servers run
 	CoreDNS    string    `json:"coredns,omitempty"` // the real CoreDNS binary the DNS pods run ("" = the built-in server)
 	Ready      bool      `json:"ready"`             // Up finished (false while building or after a failed Up)
+	K8s        *K8sState `json:"k8s,omitempty"`     // the real Kubernetes of a --k8s lab
+}
+
+// K8sState is the real Kubernetes a --k8s lab runs: its processes (killed by PID on Down, as well
+// as by namespace), the relay that makes the API server reachable from the host, kubeconfigs.
+type K8sState struct {
+	Dir        string      `json:"dir"`        // certificates, kubeconfigs, etcd data, component logs
+	URL        string      `json:"url"`        // the API server as the host reaches it (https://127.0.0.1:PORT, the relay)
+	InnerURL   string      `json:"innerURL"`   // the API server inside the lab (https://CONTROL-PLANE-IP:6443)
+	Kubeconfig string      `json:"kubeconfig"` // the admin's kubeconfig for URL
+	RelayPID   int         `json:"relayPID,omitempty"`
+	Procs      []*k8s.Proc `json:"procs,omitempty"`
+	// Kubelets are the nodes running a real kubelet: their state directory and cgroup root.
+	Kubelets []KubeletState `json:"kubelets,omitempty"`
+}
+
+// KubeletState is one node's kubelet + containerd.
+type KubeletState struct {
+	Node       string `json:"node"`
+	Dir        string `json:"dir"`
+	CgroupRoot string `json:"cgroupRoot"`
 }
 
 // Parent is the directory holding lab state directories: $NETDOCTOR_LAB_DIR or DefaultParent.
@@ -105,4 +128,12 @@ func Labs() []string {
 		}
 	}
 	return out
+}
+
+// KubeconfigPath is the admin kubeconfig of a --k8s lab ("" for a lab without real Kubernetes).
+func (s *State) KubeconfigPath() string {
+	if s.K8s == nil {
+		return ""
+	}
+	return s.K8s.Kubeconfig
 }

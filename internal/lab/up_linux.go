@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/netdoctor/netdoctor/internal/lab/k8s"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,8 +62,15 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	if err := Down(ctx, plan.Name); err != nil {
 		return nil, fmt.Errorf("lab: replace the running lab %q: %w", plan.Name, err)
 	}
-	st := &State{Name: plan.Name, Dir: Dir(plan.Name), Fault: faultName, Created: time.Now().UTC(), Plan: plan, Exe: exe, CoreDNS: CoreDNSPath()}
-	for _, n := range plan.Nodes {
+	coredns := CoreDNSPath()
+	if plan.K8s {
+		// The kubernetes plugin is needed: the script rebuilds a cached CoreDNS without it.
+		if coredns, err = k8s.EnsureCoreDNS(ctx, progress); err != nil {
+			return nil, err
+		}
+	}
+	st := &State{Name: plan.Name, Dir: Dir(plan.Name), Fault: faultName, Created: time.Now().UTC(), Plan: plan, Exe: exe, CoreDNS: coredns}
+	for _, n := range plan.AllNodes() {
 		n.Root = filepath.Join(st.Dir, "nodes", n.Name)
 	}
 	st.Namespaces = plan.Namespaces()
@@ -103,10 +112,21 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	if err := startServers(st); err != nil {
 		return fail(err)
 	}
+	if plan.K8s {
+		if err := l.upK8s(ctx, progress); err != nil {
+			return fail(err)
+		}
+	}
 	if o.Fault != nil && o.Fault.Inject != nil {
 		progress("lab %s: injecting fault %s", plan.Name, o.Fault.Name)
 		if err := o.Fault.Inject(ctx, l); err != nil {
 			return fail(fmt.Errorf("lab: inject %s: %w", o.Fault.Name, err))
+		}
+	}
+	if plan.K8s {
+		progress("lab %s: reading the cluster back from the API server for dump.yaml", plan.Name)
+		if err := l.readAPI(ctx); err != nil {
+			return fail(err)
 		}
 	}
 	if err := l.WriteDump(); err != nil {
@@ -195,15 +215,16 @@ func buildNetwork(ctx context.Context, h *handles, p *Plan) error {
 			return err
 		}
 	}
-	for _, n := range p.Nodes {
+	nodes := p.AllNodes()
+	for _, n := range nodes {
 		if err := h.veth(ul, n.Name, "br0", n.Netns, "eth0", UnderlayMTU); err != nil {
 			return err
 		}
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(p.Nodes))
+	errs := make([]error, len(nodes))
 	sem := make(chan struct{}, 4)
-	for i, n := range p.Nodes {
+	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -245,8 +266,16 @@ func buildNode(ctx context.Context, h *handles, p *Plan, n *NodePlan) error {
 		},
 		func() error { return h.bridge(ns, "cni0", VXLANMTU) },
 		func() error { return h.addr(ns, "cni0", netip4Prefix(nthAddr(n.PodCIDR, 1), n.PodCIDR.Bits()), 0) },
-		func() error { return h.vxlan(ns, n) },
 		func() error {
+			if p.K8s {
+				return nil // real flanneld makes flannel.1, its routes, neighbours and FDB entries
+			}
+			return h.vxlan(ns, n)
+		},
+		func() error {
+			if p.K8s {
+				return nil
+			}
 			for _, peer := range p.Nodes {
 				if peer != n {
 					if err := h.flannelPeer(ns, peer, true, true, true); err != nil {
@@ -274,6 +303,9 @@ func buildNode(ctx context.Context, h *handles, p *Plan, n *NodePlan) error {
 		if err := h.sysctl(ns, k, v); err != nil {
 			return err
 		}
+	}
+	if p.K8s {
+		return nil // real kube-proxy and flanneld write the node's rules
 	}
 	return restoreIPTables(ctx, h, ns, p.NodeIPTables(n))
 }
@@ -303,7 +335,7 @@ func restoreIPTables(ctx context.Context, h *handles, ns, rules string) error {
 
 func writeFiles(st *State) error {
 	p := st.Plan
-	for _, n := range p.Nodes {
+	for _, n := range p.AllNodes() {
 		if err := p.writeNodeRoot(n); err != nil {
 			return err
 		}

@@ -14,16 +14,16 @@ import (
 // grouped by kind.
 func Catalogue() []lab.Fault {
 	return []lab.Fault{
-		None(),
-		DualIPVXLANSource(),
-		MTUBlackholeOutsideVM(),
-		KubeProxyEvictedNewNode(),
+		k8s(None()),
+		k8s(DualIPVXLANSource()),
+		k8s(MTUBlackholeOutsideVM()),
+		k8s(KubeProxyEvictedNewNode()),
 		// port-unreachable
-		FirewallDropPodPort(),
+		k8s(FirewallDropPodPort()),
 		FirewallRejectPodPort(),
-		WrongTargetPort(),
+		k8s(WrongTargetPort()),
 		AppNotListening(),
-		NoReadyEndpoints(),
+		k8s(NoReadyEndpoints()),
 		// network-unreachable
 		FirewallDropNodeForward(),
 		FirewallRejectNodeForward(),
@@ -32,7 +32,7 @@ func Catalogue() []lab.Fault {
 		IntermittentLoss(),
 		NetworkPolicyDeny(),
 		// dns-failure
-		DNSServerDown(),
+		k8s(DNSServerDown()),
 		DNSUnreachable(),
 		DNSUDPBlocked(),
 		WrongSearchPath(),
@@ -49,6 +49,12 @@ func Catalogue() []lab.Fault {
 		BridgeNFOff(),
 		MasqueradeMissing(),
 	}
+}
+
+// k8s marks a fault as faithful in a --k8s lab (lab.Fault.K8s); test/k8s proves each one there.
+func k8s(f lab.Fault) lab.Fault {
+	f.K8s = true
+	return f
 }
 
 // Lookup returns the fault named name.

@@ -173,6 +173,7 @@ func comm(pid int) string {
 // unmountUnder unmounts every mount at or below dir, deepest (and latest) first, lazily when a
 // mount is busy, and returns the nsfs mount points it removed (pinned namespaces).
 func unmountUnder(dir string) (nsfs []string, err error) {
+	why := map[string]error{}
 	for pass := 0; pass < 8; pass++ {
 		all, err := readMountinfo("/proc/self/mountinfo")
 		if err != nil {
@@ -203,7 +204,9 @@ func unmountUnder(dir string) (nsfs []string, err error) {
 				nsfs = append(nsfs, it.m.Point)
 			}
 			if err := unix.Unmount(it.m.Point, unix.UMOUNT_NOFOLLOW); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-				_ = unix.Unmount(it.m.Point, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+				if err := unix.Unmount(it.m.Point, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil {
+					why[it.m.Point] = err
+				}
 			}
 		}
 	}
@@ -214,7 +217,11 @@ func unmountUnder(dir string) (nsfs []string, err error) {
 	var left []string
 	for _, m := range all {
 		if under(m.Point, dir) {
-			left = append(left, m.Point)
+			if why[m.Point] != nil {
+				left = append(left, fmt.Sprintf("%s (%s: %v)", m.Point, m.FSType, why[m.Point]))
+			} else {
+				left = append(left, fmt.Sprintf("%s (%s)", m.Point, m.FSType))
+			}
 		}
 	}
 	if len(left) > 0 {

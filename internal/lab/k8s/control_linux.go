@@ -113,7 +113,7 @@ func StartControlPlane(ctx context.Context, s Spec, progressf func(string, ...an
 	// is off; the garbage collector would delete pods whose ReplicaSet the lab never made.
 	kcm, err := StartProc("kube-controller-manager", cp.Netns, filepath.Join(logs, "kube-controller-manager.log"), []string{s.Bins.KCM,
 		"--kubeconfig=" + admin, "--authentication-kubeconfig=" + admin, "--authorization-kubeconfig=" + admin,
-		"--controllers=*,-node-lifecycle-controller,-node-ipam-controller,-taint-eviction-controller,-pod-garbage-collector-controller,-garbage-collector-controller,-service-lb-controller,-cloud-node-lifecycle-controller,-node-route-controller",
+		"--controllers=*,-node-lifecycle-controller,-node-ipam-controller,-taint-eviction-controller,-pod-garbage-collector-controller,-garbage-collector-controller",
 		"--service-account-private-key-file=" + saKey, "--root-ca-file=" + pki.CAFile(),
 		"--cluster-signing-cert-file=" + pki.CAFile(), "--cluster-signing-key-file=" + filepath.Join(pki.Dir, "ca.key"),
 		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=10257", "--profiling=false",
@@ -129,7 +129,46 @@ func StartControlPlane(ctx context.Context, s Spec, progressf func(string, ...an
 		return fail(err)
 	}
 	c.Procs = append(c.Procs, sched)
+	for _, w := range []struct {
+		p   *Proc
+		url string
+	}{{kcm, "https://127.0.0.1:10257/healthz"}, {sched, "https://127.0.0.1:10259/healthz"}} {
+		if err := c.waitHealthz(ctx, w.p, w.url, 60*time.Second); err != nil {
+			return fail(err)
+		}
+	}
 	return c, nil
+}
+
+// waitHealthz polls a component's /healthz (self-signed, so unverified) inside the control-plane
+// namespace until it answers 200.
+func (c *Cluster) waitHealthz(ctx context.Context, p *Proc, url string, timeout time.Duration) error {
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // a health check of our own child, no data
+		DialContext:     DialIn(c.Spec.ControlPlane.Netns),
+	}}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(timeout)
+	for {
+		if !p.Alive() {
+			return fmt.Errorf("k8s: %s exited: %s (log %s)", p.Name, lastLine(p.Tail(2000)), p.Log)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("k8s: %s not healthy after %s (log %s)", p.Name, timeout, p.Log)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("k8s: waiting for %s: %w", p.Name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // nodes lists the node names that get a kubelet identity: every node of the lab could run one.

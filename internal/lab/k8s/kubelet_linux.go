@@ -285,13 +285,17 @@ func containerdConfig(s KubeletSpec, l layout) string {
 	return fmt.Sprintf(`version = 2
 root = %q
 state = %q
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.runtime.v1.linux", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 
 [grpc]
   address = %q
 
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
+
+# The legacy v1 runtime is never used, but the task service needs it loaded: keep its runc state here.
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime_root = %q
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
@@ -314,7 +318,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
-`, l.ContainerdRoot, l.ContainerdState, l.Sock, l.Opt, s.SandboxImage, snapshotterFor(l.ContainerdRoot),
+`, l.ContainerdRoot, l.ContainerdState, l.Sock, l.Opt, l.RuncRoot+"-v1", s.SandboxImage, snapshotterFor(l.ContainerdRoot),
 		s.Runc, l.RuncRoot, s.CNIBinDir, l.CNIConfDir)
 }
 
@@ -553,41 +557,51 @@ func startKubeletProc(s KubeletSpec, l layout) (*Proc, error) {
 	}
 	argv := []string{s.Kubelet, "--config=" + l.KubeletConfig, "--kubeconfig=" + l.Kubeconfig,
 		"--root-dir=" + l.KubeletRoot, "--hostname-override=" + s.Node, "--node-ip=" + s.NodeIP.String(), "--v=1"}
-	type result struct {
-		p   *Proc
-		err error
+	var p *Proc
+	err := onThrowawayThread(func() error {
+		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("a mount namespace: %w", err)
+		}
+		if err := isolateMounts(l.KubeletRoot, s.Netns); err != nil {
+			return err
+		}
+		for _, kv := range kernelDefaults {
+			if err := pinSysctl(l.Sysctl, kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if st, err := os.Stat("/var/log"); err == nil && st.IsDir() {
+			if err := unix.Mount(l.VarLog, "/var/log", "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind %s on /var/log: %w", l.VarLog, err)
+			}
+		}
+		var err error
+		p, err = StartProc("kubelet/"+s.Node, s.Netns, l.KubeletLog, argv, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("k8s: node %s: start kubelet: %w", s.Node, err)
 	}
-	ch := make(chan result, 1)
+	return p, nil
+}
+
+// onThrowawayThread runs fn on a goroutine locked to an OS thread that is not the process's main
+// thread, and never unlocks it: fn may move the thread into other namespaces for good, and Go ends
+// the thread with the goroutine. (Go cannot end the main thread: it would park it forever in
+// fn's namespaces, and /proc/self would describe them from then on.)
+func onThrowawayThread(fn func() error) error {
+	errc := make(chan error, 1)
 	go func() {
-		// The thread moves to a new mount namespace and is never unlocked: Go ends it with this
-		// goroutine, so no other goroutine ever runs in that namespace.
 		runtime.LockOSThread()
-		p, err := func() (*Proc, error) {
-			if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-				return nil, fmt.Errorf("a mount namespace: %w", err)
-			}
-			if err := isolateMounts(l.KubeletRoot, s.Netns); err != nil {
-				return nil, err
-			}
-			for _, kv := range kernelDefaults {
-				if err := pinSysctl(l.Sysctl, kv[0], kv[1]); err != nil {
-					return nil, err
-				}
-			}
-			if st, err := os.Stat("/var/log"); err == nil && st.IsDir() {
-				if err := unix.Mount(l.VarLog, "/var/log", "", unix.MS_BIND, ""); err != nil {
-					return nil, fmt.Errorf("bind %s on /var/log: %w", l.VarLog, err)
-				}
-			}
-			return StartProc("kubelet/"+s.Node, s.Netns, l.KubeletLog, argv, nil)
-		}()
-		ch <- result{p, err}
+		if unix.Gettid() == unix.Getpid() {
+			// Keep the main thread busy with this goroutine, so the next one runs elsewhere.
+			errc <- onThrowawayThread(fn)
+			runtime.UnlockOSThread()
+			return
+		}
+		errc <- fn()
 	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, fmt.Errorf("k8s: node %s: start kubelet: %w", s.Node, r.err)
-	}
-	return r.p, nil
+	return <-errc
 }
 
 // isolateMounts runs in a fresh mount namespace (a copy of the host's): it turns every shared mount

@@ -56,7 +56,7 @@ mode: iptables
 clientConnection:
   kubeconfig: %s
 hostnameOverride: %s
-bindAddress: 0.0.0.0
+bindAddress: %s
 clusterCIDR: %s
 detectLocalMode: ClusterCIDR
 healthzBindAddress: %s:10256
@@ -66,7 +66,7 @@ conntrack:
 iptables:
   syncPeriod: 30s
   minSyncPeriod: 0s
-`, kc, n.Name, c.Spec.ClusterCIDR, n.IP)
+`, kc, n.Name, n.IP, c.Spec.ClusterCIDR, n.IP)
 	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
 		return nil, fmt.Errorf("k8s: %w", err)
 	}
@@ -106,7 +106,7 @@ func WaitDataPlane(ctx context.Context, n NodeSpec, others []NodeSpec, services 
 			}
 		}
 		if missing == "" && !n.NoKubeProxy {
-			out, _ := runIn(ctx, ns, "iptables-save", "-t", "nat")
+			out, _ := runIn(ctx, ns, "iptables-save")
 			for _, vip := range services {
 				if !strings.Contains(out, "-d "+vip+"/32") {
 					missing = "kube-proxy's rule for " + vip
