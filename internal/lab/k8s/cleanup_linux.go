@@ -25,7 +25,7 @@ import (
 // network namespaces containerd pinned under dir; removes cgroupRoot from every hierarchy, deepest
 // first. Outside dir and cgroupRoot it removes only what the node's own containerd left in shared
 // places: the socket files of its shims (/run/containerd/s/…, named in dir) and libcni's cached
-// results for its sandboxes (/var/lib/cni/results/netdoctor-SANDBOX-…).
+// results for its sandboxes (/var/lib/cni/results/*-SANDBOX-*).
 //
 // The caller kills containerd and kubelet (by PID) first. Files under dir stay (logs); once
 // CleanupKubelet returns, dir holds no mounts and can be removed.
@@ -254,9 +254,9 @@ func removeShimSockets(l layout) []error {
 	return errs
 }
 
-// removeCNICache removes libcni's cached ADD results of the node's sandboxes (written to
-// /var/lib/cni/results, a path containerd 1.6 does not let us move; a killed runtime never runs the
-// DEL that would remove them).
+// removeCNICache removes libcni's cached ADD results of the node's sandboxes, NETWORK-SANDBOX-IF for
+// the pod network and containerd's cni-loopback (written to /var/lib/cni/results, a path
+// containerd 1.6 does not let us move; a killed runtime never runs the DEL that would remove them).
 func removeCNICache(l layout) []error {
 	var ids []string
 	for _, base := range []string{l.ContainerdState, l.ContainerdRoot} {
@@ -270,7 +270,7 @@ func removeCNICache(l layout) []error {
 		if len(id) < 12 || strings.ContainsAny(id, "/*?[") {
 			continue
 		}
-		files, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", cniNetwork+"-"+id+"-*"))
+		files, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", "*-"+id+"-*"))
 		for _, f := range files {
 			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("k8s: cleanup: remove CNI cache %s: %w", f, err))
