@@ -28,7 +28,7 @@ func NewCommand(s *cli.Streams) *cobra.Command {
 			"the cluster view for 'netdoctor diagnose'. Nothing is changed outside the lab's own namespaces.\n" +
 			"State lives in $" + lab.EnvDir + "/NAME (default " + lab.DefaultParent + "/NAME).",
 	}
-	c.AddCommand(newUp(s), newDown(s), newList(s), newStatus(s), newVerify(s), newDump(s), newDemo(s), newServe(s), newRelay(s))
+	c.AddCommand(newUp(s), newDown(s), newList(s), newStatus(s), newVerify(s), newDump(s), newDemo(s), newServe(s), newRelay(s), newPause(s))
 	return c
 }
 

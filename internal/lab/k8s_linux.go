@@ -292,13 +292,12 @@ func (l *Lab) createObjects(ctx context.Context, cs kubernetes.Interface) error 
 		return fmt.Errorf("lab: create node %s: %w", cpNode.Name, err)
 	}
 	// Its address now, so kube-proxy and flanneld there find it before kubelet posts the full status.
-	got.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: p.ControlPlane.IP.String()}, {Type: corev1.NodeHostName, Address: cpNode.Name}}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("lab: node %s status: %w", cpNode.Name, err)
+	if err := nodeStatus(ctx, cs, got, corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: p.ControlPlane.IP.String()}, {Type: corev1.NodeHostName, Address: cpNode.Name}}}); err != nil {
+		return err
 	}
 	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"),
 		corev1.ResourcePods: resource.MustParse("110")}
-	var dsPods []*corev1.Pod
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *corev1.Node:
@@ -321,14 +320,20 @@ func (l *Lab) createObjects(ctx context.Context, cs kubernetes.Interface) error 
 			if err != nil {
 				return fmt.Errorf("lab: create node %s: %w", n.Name, err)
 			}
-			got.Status = status
-			if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
-				return fmt.Errorf("lab: node %s status: %w", n.Name, err)
+			if err := nodeStatus(ctx, cs, got, status); err != nil {
+				return err
 			}
 		case *corev1.Pod:
 			if len(o.OwnerReferences) > 0 && o.OwnerReferences[0].Kind == "DaemonSet" {
-				dsPods = append(dsPods, o)
-				continue
+				// Created as orphans that carry the DaemonSet's selector: the DaemonSet, created
+				// next, adopts them (a pod created with its controllerRef would race the controller,
+				// which starts pods of its own the moment the DaemonSet exists).
+				if ds := daemonSetIn(objs, o.Namespace, o.OwnerReferences[0].Name); ds != nil {
+					for k, v := range ds.Spec.Selector.MatchLabels {
+						o.Labels[k] = v
+					}
+				}
+				o.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 			}
 			o.OwnerReferences = nil // no ReplicaSet objects: the lab places its pods itself
 			if err := createPod(ctx, cs, o, nil); err != nil {
@@ -354,24 +359,8 @@ func (l *Lab) createObjects(ctx context.Context, cs kubernetes.Interface) error 
 			ds.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: LabelKubelet, Operator: corev1.NodeSelectorOpIn, Values: []string{"lab"}}}}}}}}
-			got, err := cs.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{})
-			if err != nil {
+			if _, err := cs.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 				return fmt.Errorf("lab: create daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
-			}
-			for _, pod := range dsPods {
-				if pod.OwnerReferences[0].Name != got.Name {
-					continue
-				}
-				tru := true
-				pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: got.Name, UID: got.UID,
-					Controller: &tru, BlockOwnerDeletion: &tru}}
-				for k, v := range got.Spec.Selector.MatchLabels {
-					pod.Labels[k] = v
-				}
-				pod.Spec.Tolerations = ds.Spec.Template.Spec.Tolerations
-				if err := createPod(ctx, cs, pod, nil); err != nil {
-					return err
-				}
 			}
 		case *networkingv1.NetworkPolicy:
 			np := o.DeepCopy()
@@ -387,6 +376,34 @@ func (l *Lab) createObjects(ctx context.Context, cs kubernetes.Interface) error 
 			if err := create("event "+ev.Name, err); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// nodeStatus posts a Node's status, as its kubelet would, retrying when a controller (the TTL
+// controller annotates new Nodes) changed the Node in between.
+func nodeStatus(ctx context.Context, cs kubernetes.Interface, n *corev1.Node, status corev1.NodeStatus) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n.Status = status
+		_, err := cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if fresh, gerr := cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{}); gerr == nil {
+				n = fresh
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("lab: node %s status: %w", n.Name, err)
+	}
+	return nil
+}
+
+func daemonSetIn(objs []any, ns, name string) *appsv1.DaemonSet {
+	for _, o := range objs {
+		if ds, ok := o.(*appsv1.DaemonSet); ok && ds.Namespace == ns && ds.Name == name {
+			return ds
 		}
 	}
 	return nil
