@@ -8,13 +8,17 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/check"
+	"github.com/netdoctor/netdoctor/internal/image"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/nodestate"
 	"github.com/netdoctor/netdoctor/internal/testenv"
@@ -51,21 +55,49 @@ func cpuSeconds(b *testing.B, pid int) float64 {
 	return float64(sum) / 100 // USER_HZ
 }
 
-// BenchmarkAgentDiagnoses runs the real `netdoctor agent` binary for one node (a test namespace)
-// and measures it while 20 concurrent callers each run what a diagnosis asks of one node: a node
-// snapshot, three FIB look-ups, a TCP probe and a ping. Metrics: idle RSS, peak RSS and CPU
-// seconds per diagnosis of the agent process (with the tools it runs, iptables-save).
+var agentBin struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// agentBinary builds the agent-only binary exactly as the image does (image.AgentBuild), once.
+func agentBinary(b *testing.B) string {
+	dir := testenv.TempDir(b)
+	agentBin.Do(func() {
+		_, me, _, _ := runtime.Caller(0)
+		agentBin.path = filepath.Join(dir, image.AgentPath)
+		agentBin.err = image.AgentBuild(filepath.Join(filepath.Dir(me), "../.."), agentBin.path, "amd64", "bench").Run(context.Background())
+	})
+	if agentBin.err != nil {
+		b.Fatal(agentBin.err)
+	}
+	return agentBin.path
+}
+
+// BenchmarkAgentDiagnoses runs the real agent binaries — the full netdoctor (`netdoctor agent`)
+// and the agent-only netdoctor-agent of the image — for one node (a test namespace) and measures
+// each while 20 concurrent callers each run what a diagnosis asks of one node: a node snapshot,
+// three FIB look-ups, a TCP probe and a ping. Metrics: idle RSS (and its anonymous part), peak
+// RSS and CPU milliseconds per diagnosis of the agent process (with the tools it runs,
+// iptables-save).
 func BenchmarkAgentDiagnoses(b *testing.B) {
 	f := setup(b)
 	kc := f.api.Kubeconfig(b, "agent", "")
-	cmd := exec.Command(testenv.Binary(b), "agent", "--listen", "127.0.0.1:0", "--node-name", "n1",
+	for _, bin := range []struct{ name, path string }{{"netdoctor", testenv.Binary(b)}, {"netdoctor-agent", agentBinary(b)}} {
+		b.Run(bin.name, func(b *testing.B) { benchAgent(b, f, bin.path, kc) })
+	}
+}
+
+func benchAgent(b *testing.B, f *fixture, bin, kc string) {
+	cmd := exec.Command(bin, "agent", "--listen", "127.0.0.1:0", "--node-name", "n1",
 		"--node-netns", f.line.Hosts[0].Path, "--kubeconfig", kc)
 	cmd.Env = append(os.Environ(), "KUBECONFIG=")
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { testenv.Kill(cmd) })
+	defer testenv.Kill(cmd)
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		b.Fatal(err)

@@ -219,6 +219,7 @@ func (e *Ephemeral) podSpec(node string) *corev1.Pod {
 				Env:   []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
 				Ports: []corev1.ContainerPort{{Name: "agent", ContainerPort: int32(e.Port), Protocol: corev1.ProtocolTCP}},
 				SecurityContext: &corev1.SecurityContext{RunAsUser: &root, ReadOnlyRootFilesystem: &t, AllowPrivilegeEscalation: &f,
+					AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}, // as the DaemonSet: /proc/PID/ns/net, /proc/1/root
 					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"},
 						Add: []corev1.Capability{"SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_PTRACE", "DAC_READ_SEARCH"}}},
 				VolumeMounts: []corev1.VolumeMount{ro("cni-conf", "/host/etc/cni/net.d"), ro("cni-state", "/host/var/lib/cni"),
