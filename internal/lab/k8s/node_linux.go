@@ -39,7 +39,7 @@ func (c *Cluster) StartFlanneld(n NodeSpec) (*Proc, error) {
 		args = append(args, "--public-ip="+n.PublicIP.String())
 	}
 	return StartProc("flanneld/"+n.Name, n.Netns, filepath.Join(c.Spec.Dir, "logs", "flanneld-"+n.Name+".log"), args,
-		[]string{"NODE_NAME=" + n.Name, "POD_NAME=kube-flannel-" + n.Name, "POD_NAMESPACE=kube-flannel"})
+		[]string{"KUBECONFIG=" + kc, "NODE_NAME=" + n.Name, "POD_NAME=kube-flannel-" + n.Name, "POD_NAMESPACE=kube-flannel"})
 }
 
 // StartKubeProxy starts real kube-proxy in iptables mode on node n.

@@ -33,7 +33,14 @@ func StartProc(name, netnsPath, logPath string, argv, env []string) (*Proc, erro
 	defer logf.Close()
 	cmd := exec.Command("nsenter", append([]string{"--net=" + netnsPath, "--"}, argv...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), env...)
+	// The components get this process's environment minus the caller's Kubernetes client settings
+	// (a KUBECONFIG of the user's, even an empty one, must not reach them), plus env.
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "KUBECONFIG=") && !strings.HasPrefix(e, "KUBERNETES_") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: 0}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
