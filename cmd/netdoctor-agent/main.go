@@ -2,7 +2,8 @@
 // lab and the tools): the binary of the agent image (go run ./build/image). It takes the same
 // arguments as `netdoctor agent` — a leading "agent" included — so the DaemonSet's args are
 // valid for both. It links only what the agent needs, which keeps its memory on every node low
-// (docs/benchmarks.md).
+// (docs/benchmarks.md). Build it as the image does (image.AgentBuild): CGO_ENABLED=0 and
+// -tags grpcnotrace, without which gRPC links golang.org/x/net/trace and its html/template.
 package main
 
 import (
