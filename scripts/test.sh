@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 export NETDOCTOR_STRICT=${NETDOCTOR_STRICT:-$([ "$(id -u)" = 0 ] && echo 1 || echo 0)}
 echo "== real Kubernetes components (built once from the Go module proxy, cached in /var/cache/netdoctor)"
-test/k8s/build.sh kube-apiserver kube-proxy helm >/dev/null
+test/k8s/build.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl flanneld helm >/dev/null
 echo "== real CoreDNS for the lab (built once from the Go module proxy, cached)"
 bash scripts/coredns.sh >/dev/null
 echo "== go vet"
