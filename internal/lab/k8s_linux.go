@@ -96,14 +96,12 @@ func (l *Lab) upK8s(ctx context.Context, progress func(string, ...any)) error {
 	for _, n := range p.AllNodes() {
 		all = append(all, l.nodeSpec(n))
 	}
-	nodeProcs := map[string][]*k8s.Proc{}
 	for _, n := range all {
 		fl, err := c.StartFlanneld(n)
 		if err != nil {
 			return err
 		}
 		st.K8s.Procs = append(st.K8s.Procs, fl)
-		nodeProcs[n.Name] = append(nodeProcs[n.Name], fl)
 		if n.NoKubeProxy {
 			continue
 		}
@@ -112,7 +110,6 @@ func (l *Lab) upK8s(ctx context.Context, progress func(string, ...any)) error {
 			return err
 		}
 		st.K8s.Procs = append(st.K8s.Procs, kp)
-		nodeProcs[n.Name] = append(nodeProcs[n.Name], kp)
 	}
 	if err := st.save(); err != nil {
 		return err
@@ -122,7 +119,9 @@ func (l *Lab) upK8s(ctx context.Context, progress func(string, ...any)) error {
 		vips = append(vips, s.ClusterIP.String())
 	}
 	for _, n := range all {
-		if err := k8s.WaitDataPlane(ctx, n, all, vips, nodeProcs[n.Name], k8sTimeout); err != nil {
+		// Every node's components are watched while waiting for this one: a peer's flanneld that
+		// died is why a route never comes.
+		if err := k8s.WaitDataPlane(ctx, n, all, vips, st.K8s.Procs, k8sTimeout); err != nil {
 			return err
 		}
 	}

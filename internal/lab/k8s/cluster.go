@@ -87,6 +87,9 @@ func (c *Cluster) KubeconfigFor(name, user, server, namespace string) (string, e
 		return "", fmt.Errorf("k8s: no token for user %q", user)
 	}
 	p := filepath.Join(c.Spec.Dir, name+".kubeconfig")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil // written once; every node's component reads the same one
+	}
 	return p, WriteKubeconfig(p, server, c.PKI.CAFile(), namespace, "    token: "+tok+"\n")
 }
 
@@ -100,7 +103,12 @@ func WriteKubeconfig(path, server, caFile, namespace, userLines string) error {
 	cfg := "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: " + server +
 		"\n    certificate-authority: " + caFile + "\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: u\n" + ns +
 		"current-context: lab\nusers:\n- name: u\n  user:\n" + userLines
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	// Atomically: components on other nodes may be reading the same file while it is rewritten.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+		return fmt.Errorf("k8s: kubeconfig: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("k8s: kubeconfig: %w", err)
 	}
 	return nil
