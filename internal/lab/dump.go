@@ -134,10 +134,28 @@ func (l *Lab) Objects() []any {
 			ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", name, 0x180000000+i), Namespace: e.Namespace, CreationTimestamp: recent},
 			InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: e.Namespace, APIVersion: "v1"},
 			Reason:         e.Reason, Message: e.Message, Type: e.Type, Count: 1,
-			FirstTimestamp: recent, LastTimestamp: now, Source: corev1.EventSource{Component: eventSource(e.Reason)},
+			FirstTimestamp: recent, LastTimestamp: now, Source: corev1.EventSource{Component: eventSource(e.Reason), Host: l.eventHost(kind, name)},
 		})
 	}
 	return objs
+}
+
+// eventHost is the node whose kubelet posts an event: the Node itself, or the node a pod runs on.
+func (l *Lab) eventHost(kind, name string) string {
+	if kind == "Node" {
+		return name
+	}
+	for _, n := range l.Plan.Nodes {
+		if l.Plan.KubeProxyPodName(n.Name) == name {
+			return n.Name
+		}
+	}
+	for _, p := range l.Plan.Pods {
+		if p.Name == name {
+			return p.Node
+		}
+	}
+	return ""
 }
 
 func eventSource(reason string) string {

@@ -76,6 +76,11 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 				check.Evidencef(f, "event %s on pod %s: %s", ev.Reason, p.Name, ev.Message)
 			}
 		}
+		// A DaemonSet replaces an evicted pod, so the eviction lives on in the kubelet's Events
+		// (source.host is the node) for a pod that no longer exists.
+		for _, ev := range goneKubeProxyEvents(env, node, pods) {
+			check.Evidencef(f, "event %s on earlier pod %s (gone, node %s): %s", ev.Reason, ev.InvolvedObject.Name, node, ev.Message)
+		}
 		if kubeServices == nil {
 			check.Evidencef(f, "%s nat table: no KUBE-SERVICES chain (%d KUBE-SVC-* chains)", node, svcChains)
 		} else {
@@ -101,6 +106,33 @@ func run(ctx context.Context, env *check.Env) ([]diag.Finding, error) {
 		out = append(out, *f)
 	}
 	return out, nil
+}
+
+// goneKubeProxyEvents are Warning Events the kubelet of node posted for kube-proxy pods that are
+// no longer in the cluster view (named like its pods: the DaemonSet's name and a suffix).
+func goneKubeProxyEvents(env *check.Env, node string, current []*corev1.Pod) []*corev1.Event {
+	ds := env.Cluster.KubeProxyDaemonSet()
+	prefix := "kube-proxy-"
+	if ds != nil {
+		prefix = ds.Name + "-"
+	}
+	var out []*corev1.Event
+	for i := range env.Cluster.Events {
+		ev := &env.Cluster.Events[i]
+		o := ev.InvolvedObject
+		if ev.Type != corev1.EventTypeWarning || o.Kind != "Pod" || ev.Source.Host != node || !strings.HasPrefix(o.Name, prefix) ||
+			env.Cluster.Pod(o.Namespace, o.Name) != nil {
+			continue
+		}
+		gone := true
+		for _, p := range current {
+			gone = gone && p.Name != o.Name
+		}
+		if gone {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func describePods(pods []*corev1.Pod) (string, bool) {

@@ -104,3 +104,32 @@ func TestRunningButNoRules(t *testing.T) {
 		t.Fatalf("running kube-proxy without rules: %+v", fs)
 	}
 }
+
+// TestEvictedThenReplaced: the DaemonSet controller replaced the evicted pod with a Pending one; the
+// eviction is still told, from the kubelet's Event for the pod that is gone (source.host = node),
+// while an event of another node's pod is not.
+func TestEvictedThenReplaced(t *testing.T) {
+	kp := kubeProxyPod("new-9", corev1.PodPending, "")
+	kp.Name = "kube-proxy-q7x2d"
+	e := env(t, emptyNat, kp)
+	ev := func(pod, host, msg string) corev1.Event {
+		var v corev1.Event
+		v.Namespace, v.Name, v.Type, v.Reason, v.Message = "kube-system", pod+".1", corev1.EventTypeWarning, "Evicted", msg
+		v.InvolvedObject = corev1.ObjectReference{Kind: "Pod", Namespace: "kube-system", Name: pod}
+		v.Source = corev1.EventSource{Component: "kubelet", Host: host}
+		return v
+	}
+	e.Cluster.Events = []corev1.Event{ev("kube-proxy-8fk2m", "new-9", "The node was low on resource: memory."),
+		ev("kube-proxy-zz9zz", "old-1", "unrelated eviction elsewhere")}
+	fs, err := New().Run(context.Background(), e)
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("findings %+v %v, want one", fs, err)
+	}
+	text := strings.Join(append(fs[0].Evidence, fs[0].Cause), "\n")
+	if !strings.Contains(text, "Pending") || !strings.Contains(text, "event Evicted on earlier pod kube-proxy-8fk2m (gone, node new-9): The node was low on resource: memory.") {
+		t.Errorf("finding does not tell the pending replacement and the earlier eviction:\n%s", text)
+	}
+	if strings.Contains(text, "unrelated") {
+		t.Errorf("finding tells another node's event:\n%s", text)
+	}
+}
