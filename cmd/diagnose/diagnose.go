@@ -51,6 +51,7 @@ type Options struct {
 	agents      map[string]string
 	agentCA     string
 	agentVia    string
+	agentsOnly  bool
 	eph         *ephemeralFlags
 	restCfg     *rest.Config
 	liveTime    time.Duration

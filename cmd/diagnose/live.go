@@ -41,6 +41,7 @@ func (o *Options) addLiveFlags(c *cobra.Command, f *pflag.FlagSet) {
 	f.StringToStringVar(&o.agents, "agent", nil, "reach NODE's agent at URL (NODE=URL, repeatable); default: the netdoctor-agent pod on the node")
 	f.StringVar(&o.agentCA, "agent-ca", "", "CA certificate (PEM) that signed the agents' serving certificates")
 	o.agentVia = agent.ViaAuto
+	f.BoolVar(&o.agentsOnly, "agents-only", false, "read nodes and probe only through the node agents, even where a namespace is on this machine (a lab, or a node you are logged into)")
 	f.Var((*viaFlag)(&o.agentVia), "agent-via", "how to reach the agent pods: auto (their IP, else the API server's pod proxy), proxy (always the API server's pod proxy) or direct (their IP only)")
 	o.eph = &ephemeralFlags{}
 	f.BoolVar(&o.eph.on, "ephemeral", false, "no agent DaemonSet: run the agent as short-lived pods on the nodes the diagnosis needs, deleted afterwards")
@@ -118,6 +119,9 @@ func (o *Options) useAgents(cfg *engine.Config, acc *local.Access, s *cli.Stream
 	o.agentClient = cl
 	fb := &agent.Fallback{Local: acc, Remote: cl}
 	cfg.Views, cfg.Prober, cfg.Resolver = fb, fb, fb
+	if o.agentsOnly {
+		cfg.Views, cfg.Prober, cfg.Resolver = cl, cl, cl
+	}
 	return func() {
 		cl.Close()
 		if cleanup != nil {

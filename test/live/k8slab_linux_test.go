@@ -119,6 +119,34 @@ func TestK8sLab(t *testing.T) {
 				t.Errorf("bob (no role): exit %d, stderr %q; want exit 2 and one line saying forbidden", code, errOut)
 			}
 			rolloutAgent(t, k, admin)
+
+			// The agent on the kubelet node, through the API server's pod proxy only: a diagnosis from
+			// that node reads its view and probes from it there, never from this machine.
+			start = time.Now()
+			out, errOut, code = run(t, env, knd, "diagnose", "--agents-only", "--agent-via=proxy", "--from", "node/control-plane",
+				"--to", "svc/default/web:80", "-o", "json", "--kubeconfig", admin)
+			viaAgent := report(t, "kubectl-netdoctor diagnose --agents-only --agent-via=proxy", out, errOut, code)
+			if viaAgent.Verdict.Kind != "healthy" {
+				t.Errorf("from node/control-plane through its agent: verdict %s (%s)", viaAgent.Verdict.Kind, viaAgent.Verdict.Summary)
+			}
+			for _, fd := range viaAgent.Findings {
+				// The lab's other nodes have no kubelet, so no agent: only control-plane's must answer.
+				if fd.Check == "node-agent" && fd.Hop.Node == "control-plane" {
+					t.Errorf("agent finding: %s: %s", fd.Title, strings.Join(fd.Evidence, "; "))
+				}
+			}
+			t.Logf("kubectl netdoctor diagnose through the agent pod (API server proxy): %s, %s", time.Since(start).Round(time.Millisecond), viaAgent.Verdict.Summary)
+
+			// --ephemeral: agent pods on just the nodes needed, deleted afterwards whatever happened
+			// (the lab's nodes without a kubelet never start theirs).
+			_, errOut, code = run(t, env, knd, "diagnose", "--agents-only", "--ephemeral", "--from", "node/control-plane",
+				"--to", "svc/default/web:80", "-o", "json", "--kubeconfig", admin)
+			if code == 2 {
+				t.Errorf("--ephemeral: exit 2: %s", errOut)
+			}
+			if left := k(admin, "get", "pods", "-A", "-l", "netdoctor.dev/ephemeral", "-o", "name"); strings.TrimSpace(left) != "" {
+				t.Errorf("--ephemeral left pods behind:\n%s", left)
+			}
 		})
 	}
 	if n < 4 {
