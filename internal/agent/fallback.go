@@ -100,3 +100,14 @@ func (f *Fallback) Large(ctx context.Context, from check.Vantage, to netip.AddrP
 func (f *Fallback) UDP(ctx context.Context, from check.Vantage, to netip.AddrPort, payload []byte, count int) (*check.UDPObs, error) {
 	return either(f, func(a Access) (*check.UDPObs, error) { return a.UDP(ctx, from, to, payload, count) })
 }
+
+// TraceDrops implements check.DropTracer with this machine's kernel drop tracer, on the vantage
+// points whose namespaces are here (a lab, or the node this runs on); it traces nothing elsewhere:
+// drop tracing through the agents is not built yet.
+func (f *Fallback) TraceDrops(ctx context.Context, req check.DropTraceRequest) (*check.DropTrace, error) {
+	t, ok := f.Local.(check.DropTracer)
+	if !ok {
+		return nil, errors.New("no kernel drop tracer on this machine")
+	}
+	return t.TraceDrops(ctx, req)
+}
