@@ -86,7 +86,8 @@ func TestSameHopsAsMtr(t *testing.T) {
 				l.Hosts[3].Start(t, "socat", "TCP-LISTEN:8081,fork,reuseaddr", "SYSTEM:true")
 				waitListen(t, l.Hosts[3], "8081")
 			}
-			res := runTrace(t, l, trace.Options{Target: target, Proto: tc.proto, Port: tc.port, Rounds: 3})
+			// Wait 3 s: the test is about which hops answer, and CI runs it beside cluster builds.
+			res := runTrace(t, l, trace.Options{Target: target, Proto: tc.proto, Port: tc.port, Rounds: 3, Wait: 3 * time.Second})
 			got := strings.Join(hopAddrs(res), " ")
 			// mtr runs after us: the routers' ICMP rate-limit buckets are ours first.
 			want := strings.Join(mtrHops(t, l, target.String(), 3), " ")
