@@ -104,12 +104,18 @@ func WriteKubeconfig(path, server, caFile, namespace, userLines string) error {
 		"\n    certificate-authority: " + caFile + "\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: u\n" + ns +
 		"current-context: lab\nusers:\n- name: u\n  user:\n" + userLines
 	// Atomically: components on other nodes may be reading the same file while it is rewritten.
+	return writeAtomic(path, []byte(cfg), 0o600)
+}
+
+// writeAtomic writes path through a temporary file and a rename, so a reader sees the old file or
+// the whole new one, never a truncated one.
+func writeAtomic(path string, b []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
-		return fmt.Errorf("k8s: kubeconfig: %w", err)
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return fmt.Errorf("k8s: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("k8s: kubeconfig: %w", err)
+		return fmt.Errorf("k8s: %w", err)
 	}
 	return nil
 }

@@ -22,8 +22,11 @@ func (c *Cluster) StartFlanneld(n NodeSpec) (*Proc, error) {
 	}
 	netConf := filepath.Join(dir, "net-conf.json")
 	conf := fmt.Sprintf(`{"Network": %q, "EnableIPv4": true, "Backend": {"Type": "vxlan"}}`+"\n", c.Spec.ClusterCIDR)
-	if err := os.WriteFile(netConf, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("k8s: %w", err)
+	// Written once, atomically: the flanneld of an earlier node may be reading it right now.
+	if _, err := os.Stat(netConf); err != nil {
+		if err := writeAtomic(netConf, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	kc, err := c.KubeconfigFor("flannel", "flannel", c.URL, "")
 	if err != nil {
@@ -67,8 +70,8 @@ iptables:
   syncPeriod: 30s
   minSyncPeriod: 0s
 `, kc, n.Name, n.IP, c.Spec.ClusterCIDR, n.IP)
-	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
-		return nil, fmt.Errorf("k8s: %w", err)
+	if err := writeAtomic(cfg, []byte(y), 0o644); err != nil {
+		return nil, err
 	}
 	return StartProc("kube-proxy/"+n.Name, n.Netns, filepath.Join(c.Spec.Dir, "logs", "kube-proxy-"+n.Name+".log"),
 		[]string{c.Spec.Bins.KubeProxy, "--config=" + cfg}, nil)
