@@ -63,6 +63,8 @@ func apply(t *testing.T, cs kubernetes.Interface, data []byte) []string {
 			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, o, co)
 		case *rbacv1.Role:
 			_, err = cs.RbacV1().Roles(o.Namespace).Create(ctx, o, co)
+		case *rbacv1.RoleBinding:
+			_, err = cs.RbacV1().RoleBindings(o.Namespace).Create(ctx, o, co)
 		case *appsv1.DaemonSet:
 			_, err = cs.AppsV1().DaemonSets(o.Namespace).Create(ctx, o, co)
 		default:
