@@ -15,7 +15,7 @@ import (
 // newRelay is the hidden `lab relay` process of a --k8s lab: it listens on 127.0.0.1 (a free port,
 // written to --ready-fd) and forwards every connection to the API server inside the lab, so kubectl
 // and netdoctor on the host reach it with no address or route added to the host namespace.
-func newRelay(s *cli.Streams) *cobra.Command {
+func newRelay(_ *cli.Streams) *cobra.Command {
 	var name, netnsPath, to string
 	var readyFD int
 	c := &cobra.Command{
@@ -46,6 +46,5 @@ func newRelay(s *cli.Streams) *cobra.Command {
 	c.Flags().StringVar(&netnsPath, "netns", "", "network namespace to dial in")
 	c.Flags().StringVar(&to, "to", "", "address to forward to, inside --netns")
 	c.Flags().IntVar(&readyFD, "ready-fd", 0, "write the chosen port to this file descriptor")
-	_ = s
 	return c
 }

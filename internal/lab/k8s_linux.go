@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,7 +113,7 @@ func (l *Lab) upK8s(ctx context.Context, progress func(string, ...any)) error {
 	if err := st.save(); err != nil {
 		return err
 	}
-	vips := []string{netip.MustParseAddr("10.96.0.1").String()}
+	vips := []string{nthAddr(ServiceCIDR, 1).String()} // the kubernetes Service
 	for _, s := range p.Services {
 		vips = append(vips, s.ClusterIP.String())
 	}
@@ -215,7 +214,6 @@ func (l *Lab) startRelay(c *k8s.Cluster) error {
 	st.K8s.Kubeconfig = filepath.Join(st.Dir, "kubeconfig")
 	return st.save()
 }
-
 
 var errNoCoreDNS = errors.New("no CoreDNS build found: run scripts/coredns.sh (or set " + EnvCoreDNS + ")")
 
@@ -335,7 +333,7 @@ func (l *Lab) createObjects(ctx context.Context, cs kubernetes.Interface) error 
 				o.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 			}
 			o.OwnerReferences = nil // no ReplicaSet objects: the lab places its pods itself
-			if err := createPod(ctx, cs, o, nil); err != nil {
+			if err := createPod(ctx, cs, o); err != nil {
 				return err
 			}
 		}
@@ -409,7 +407,7 @@ func daemonSetIn(objs []any, ns, name string) *appsv1.DaemonSet {
 }
 
 // createPod creates a pod as the lab planned it and then posts its status, as its kubelet would.
-func createPod(ctx context.Context, cs kubernetes.Interface, o *corev1.Pod, _ any) error {
+func createPod(ctx context.Context, cs kubernetes.Interface, o *corev1.Pod) error {
 	status := o.Status
 	o = o.DeepCopy()
 	o.Status, o.ResourceVersion, o.CreationTimestamp = corev1.PodStatus{}, "", metav1.Time{}
@@ -537,34 +535,15 @@ func (l *Lab) readAPI(ctx context.Context) error {
 		return err
 	}
 	var objs []any
-	add := func(kind, apiVersion string, o any) { objs = append(objs, withKind(o, kind, apiVersion)) }
-	for i := range c.Namespaces {
-		add("Namespace", "v1", &c.Namespaces[i])
-	}
-	for i := range c.Nodes {
-		add("Node", "v1", &c.Nodes[i])
-	}
-	for i := range c.Pods {
-		add("Pod", "v1", &c.Pods[i])
-	}
-	for i := range c.Services {
-		add("Service", "v1", &c.Services[i])
-	}
-	for i := range c.EndpointSlices {
-		add("EndpointSlice", "discovery.k8s.io/v1", &c.EndpointSlices[i])
-	}
-	for i := range c.DaemonSets {
-		add("DaemonSet", "apps/v1", &c.DaemonSets[i])
-	}
-	for i := range c.PriorityClasses {
-		add("PriorityClass", "scheduling.k8s.io/v1", &c.PriorityClasses[i])
-	}
-	for i := range c.NetworkPolicies {
-		add("NetworkPolicy", "networking.k8s.io/v1", &c.NetworkPolicies[i])
-	}
-	for i := range c.Events {
-		add("Event", "v1", &c.Events[i])
-	}
+	objs = withKinds(objs, c.Namespaces, "v1", "Namespace")
+	objs = withKinds(objs, c.Nodes, "v1", "Node")
+	objs = withKinds(objs, c.Pods, "v1", "Pod")
+	objs = withKinds(objs, c.Services, "v1", "Service")
+	objs = withKinds(objs, c.EndpointSlices, "discovery.k8s.io/v1", "EndpointSlice")
+	objs = withKinds(objs, c.DaemonSets, "apps/v1", "DaemonSet")
+	objs = withKinds(objs, c.PriorityClasses, "scheduling.k8s.io/v1", "PriorityClass")
+	objs = withKinds(objs, c.NetworkPolicies, "networking.k8s.io/v1", "NetworkPolicy")
+	objs = withKinds(objs, c.Events, "v1", "Event")
 	l.apiObjects = objs
 	return nil
 }
@@ -578,10 +557,15 @@ func hasLivePod(pods []corev1.Pod, node string) bool {
 	return false
 }
 
-// withKind sets TypeMeta (the API's list items carry none) so the dump reads like kubectl's.
-func withKind(o any, kind, apiVersion string) any {
-	if t, ok := o.(interface{ GetObjectKind() schema.ObjectKind }); ok {
-		t.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
+// withKinds appends items to objs with their TypeMeta set (the API's list items carry none), so
+// the dump reads like kubectl's.
+func withKinds[T any](objs []any, items []T, apiVersion, kind string) []any {
+	for i := range items {
+		var o any = &items[i]
+		if t, ok := o.(interface{ GetObjectKind() schema.ObjectKind }); ok {
+			t.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
+		}
+		objs = append(objs, o)
 	}
-	return o
+	return objs
 }
